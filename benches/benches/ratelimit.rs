@@ -1,0 +1,3 @@
+//! Placeholder until the ratelimit benchmark lands.
+#![allow(missing_docs)]
+fn main() {}

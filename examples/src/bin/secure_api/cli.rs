@@ -1,0 +1,163 @@
+//! Configuration from command-line flags and environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The example's configuration.
+#[derive(Clone, Debug)]
+#[allow(dead_code)] // fields are read as each layer is wired in
+pub(crate) struct Config {
+    /// Where to listen (`--addr`, `ADDR`; default `127.0.0.1:3000`, port 0 picks a free one).
+    pub(crate) addr: SocketAddr,
+    /// A real upstream for `/llm/complete` (`--upstream`, `UPSTREAM_URL`);
+    /// `None` starts the simulated one.
+    pub(crate) upstream: Option<String>,
+    /// Failure rate of the simulated upstream, 0.0..=1.0 (`UPSTREAM_FAILURE_RATE`).
+    pub(crate) upstream_failure_rate: f64,
+    /// Added latency of the simulated upstream (`UPSTREAM_LATENCY_MS`).
+    pub(crate) upstream_latency_ms: u64,
+    /// Redis for the shared rate limit and its health check (`REDIS_URL`).
+    pub(crate) redis_url: Option<String>,
+}
+
+/// A flag or variable that does not parse; names it.
+#[derive(Debug)]
+pub(crate) struct ConfigError {
+    name: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} `{}`: expected {}",
+            self.name, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub(crate) fn from_env_and_args() -> Result<Self, ConfigError> {
+        Self::parse(std::env::args().skip(1), |name| std::env::var(name).ok())
+    }
+
+    fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut addr = env("ADDR");
+        let mut upstream = env("UPSTREAM_URL").filter(|s| !s.is_empty());
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let mut value = |name: &'static str| {
+                inline.clone().or_else(|| args.next()).ok_or(ConfigError {
+                    name,
+                    value: String::new(),
+                    expected: "a value after the flag",
+                })
+            };
+            match flag.as_str() {
+                "--addr" => addr = Some(value("--addr")?),
+                "--upstream" => upstream = Some(value("--upstream")?),
+                _ => {
+                    return Err(ConfigError {
+                        name: "argument",
+                        value: arg,
+                        expected: "--addr HOST:PORT or --upstream URL",
+                    })
+                }
+            }
+        }
+
+        let addr = addr.unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+        let addr = addr.parse().map_err(|_| ConfigError {
+            name: "ADDR/--addr",
+            value: addr.clone(),
+            expected: "HOST:PORT such as 127.0.0.1:3000",
+        })?;
+
+        let upstream_failure_rate = match env("UPSTREAM_FAILURE_RATE") {
+            None => 0.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
+                _ => {
+                    return Err(ConfigError {
+                        name: "UPSTREAM_FAILURE_RATE",
+                        value: v,
+                        expected: "a number from 0.0 to 1.0",
+                    })
+                }
+            },
+        };
+        let upstream_latency_ms = match env("UPSTREAM_LATENCY_MS") {
+            None => 0,
+            Some(v) => v.parse().map_err(|_| ConfigError {
+                name: "UPSTREAM_LATENCY_MS",
+                value: v,
+                expected: "whole milliseconds",
+            })?,
+        };
+
+        Ok(Config {
+            addr,
+            upstream,
+            upstream_failure_rate,
+            upstream_latency_ms,
+            redis_url: env("REDIS_URL").filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::parse(args.iter().map(|s| s.to_string()), move |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[], &[]).unwrap();
+        assert_eq!(c.addr, "127.0.0.1:3000".parse().unwrap());
+        assert!(c.upstream.is_none() && c.redis_url.is_none());
+        assert_eq!(c.upstream_failure_rate, 0.0);
+    }
+
+    #[test]
+    fn flag_beats_env() {
+        let c = parse(&["--addr", "127.0.0.1:0"], &[("ADDR", "0.0.0.0:80")]).unwrap();
+        assert_eq!(c.addr.port(), 0);
+        let c = parse(&["--addr=127.0.0.1:9"], &[]).unwrap();
+        assert_eq!(c.addr.port(), 9);
+        let c = parse(&[], &[("ADDR", "127.0.0.1:7")]).unwrap();
+        assert_eq!(c.addr.port(), 7);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let err = parse(&["--addr", "nope"], &[]).unwrap_err().to_string();
+        assert!(err.contains("ADDR/--addr") && err.contains("nope"), "{err}");
+        let err = parse(&[], &[("UPSTREAM_FAILURE_RATE", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("UPSTREAM_FAILURE_RATE"), "{err}");
+        let err = parse(&["--bogus"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--bogus"), "{err}");
+        assert!(parse(&["--addr"], &[]).is_err());
+    }
+}

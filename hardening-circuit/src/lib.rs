@@ -1,0 +1,3 @@
+//! hardening-circuit (work in progress).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

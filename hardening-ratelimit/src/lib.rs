@@ -1,0 +1,3 @@
+//! hardening-ratelimit (work in progress).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

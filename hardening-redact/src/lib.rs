@@ -1,0 +1,3 @@
+//! hardening-redact (work in progress).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
