@@ -23,6 +23,7 @@ const ISOLATED_ENV: &[&str] = &[
     "UPSTREAM_FAILURE_RATE",
     "UPSTREAM_LATENCY_MS",
     "RUST_LOG",
+    "TRUSTED_PROXIES",
 ];
 
 /// A running `secure_api` process.

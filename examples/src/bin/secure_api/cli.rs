@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use hardening_core::TrustedProxies;
+
 /// The example's configuration.
 #[derive(Clone, Debug)]
 #[allow(dead_code)] // fields are read as each layer is wired in
@@ -18,6 +20,9 @@ pub(crate) struct Config {
     pub(crate) upstream_latency_ms: u64,
     /// Redis for the shared rate limit and its health check (`REDIS_URL`).
     pub(crate) redis_url: Option<String>,
+    /// Reverse proxies whose forwarding headers are believed
+    /// (`TRUSTED_PROXIES`, comma-separated CIDRs; default: none).
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 /// A flag or variable that does not parse; names it.
@@ -106,8 +111,18 @@ impl Config {
             })?,
         };
 
+        let trusted_proxies = match env("TRUSTED_PROXIES") {
+            None => TrustedProxies::none(),
+            Some(v) => v.parse().map_err(|_| ConfigError {
+                name: "TRUSTED_PROXIES",
+                value: v,
+                expected: "comma-separated IP addresses or CIDRs such as 10.0.0.0/8",
+            })?,
+        };
+
         Ok(Config {
             addr,
+            trusted_proxies,
             upstream,
             upstream_failure_rate,
             upstream_latency_ms,
@@ -159,5 +174,11 @@ mod tests {
         let err = parse(&["--bogus"], &[]).unwrap_err().to_string();
         assert!(err.contains("--bogus"), "{err}");
         assert!(parse(&["--addr"], &[]).is_err());
+        let err = parse(&[], &[("TRUSTED_PROXIES", "10.0.0.0/8, nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TRUSTED_PROXIES"), "{err}");
+        let c = parse(&[], &[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]).unwrap();
+        assert!(c.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
     }
 }
