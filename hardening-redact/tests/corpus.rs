@@ -132,6 +132,7 @@ const CLEAN: &[&str] = &[
     "C://Windows path",
     "price=4111 qty=1111",
     "Déjà vu: naïve café ünïcödé ✓ password",
+    "2026-11-23T18:00:04.240259Z  INFO secure_api::auth: user signed in user_id=34837",
     "",
 ];
 

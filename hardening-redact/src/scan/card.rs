@@ -6,7 +6,6 @@ use super::Span;
 /// The shortest card number; the skip-scan probes every `MIN_LEN`th byte.
 const MIN_LEN: usize = 13;
 const MAX_LEN: usize = 19;
-const MAX_GROUPS: usize = 24;
 
 #[inline]
 fn is_sep(b: u8) -> bool {
@@ -26,94 +25,92 @@ pub(super) fn scan(bytes: &[u8], out: &mut Vec<Span>) {
             i += MIN_LEN;
             continue;
         }
-        // Expand to the maximal run of digits joined by single separators.
+        // Expand over digits, spaces and dashes, counting digits; most
+        // runs (times, counters, ids) are short and rejected right here.
+        let mut digits = usize::from(b.is_ascii_digit());
         let mut s = i;
-        while s > 0 && (bytes[s - 1].is_ascii_digit() || (is_sep(bytes[s - 1]) && s >= 2 && bytes[s - 2].is_ascii_digit() && bytes[s].is_ascii_digit())) {
+        while s > 0 && (bytes[s - 1].is_ascii_digit() || is_sep(bytes[s - 1])) {
             s -= 1;
+            digits += usize::from(bytes[s].is_ascii_digit());
         }
         let mut e = i + 1;
-        while e < n && (bytes[e].is_ascii_digit() || (is_sep(bytes[e]) && digit(e + 1) && bytes[e - 1].is_ascii_digit())) {
+        while e < n && (bytes[e].is_ascii_digit() || is_sep(bytes[e])) {
+            digits += usize::from(bytes[e].is_ascii_digit());
             e += 1;
+        }
+        if digits < MIN_LEN {
+            i = e + MIN_LEN;
+            continue;
+        }
+        // Trim separators at the ends; `check_run` splits the rest.
+        while s < e && is_sep(bytes[s]) {
+            s += 1;
+        }
+        while e > s && is_sep(bytes[e - 1]) {
+            e -= 1;
         }
         check_run(bytes, s, e, out);
         i = e + MIN_LEN;
     }
 }
 
-/// Looks for a card number among the digit groups of `bytes[s..e]`.
+/// Looks for card numbers among the digit groups of `bytes[s..e]` (digits
+/// separated by spaces or dashes). A card is a sequence of consecutive
+/// groups joined by one kind of single separator.
 fn check_run(bytes: &[u8], s: usize, e: usize, out: &mut Vec<Span>) {
     // The run must not be glued to letters (hex ids, UUID pieces).
     let left_ok = s == 0 || !(bytes[s - 1].is_ascii_alphanumeric() || bytes[s - 1] == b'_');
     let right_ok = e >= bytes.len() || !(bytes[e].is_ascii_alphanumeric() || bytes[e] == b'_');
     let run = &bytes[s..e];
-    let digits = run.iter().filter(|b| b.is_ascii_digit()).count();
-    if digits < MIN_LEN {
-        return;
-    }
-    // Split into groups: (start, end) offsets within the run.
-    let mut groups = [(0usize, 0usize); MAX_GROUPS];
-    let mut ng = 0;
-    let mut gs = 0;
-    for (k, &b) in run.iter().enumerate() {
-        if is_sep(b) {
-            if ng == MAX_GROUPS {
-                return;
-            }
-            groups[ng] = (gs, k);
-            ng += 1;
-            gs = k + 1;
-        }
-    }
-    if ng == MAX_GROUPS {
-        return;
-    }
-    groups[ng] = (gs, run.len());
-    ng += 1;
-
-    let mut first = 0;
-    while first < ng {
-        if (first == 0 && !left_ok) || groups[first].1 - groups[first].0 > MAX_LEN {
-            first += 1;
-            continue;
-        }
+    let mut pos = 0;
+    while pos < run.len() {
+        let mut digits = [0u8; MAX_LEN];
         let mut count = 0;
-        let mut found = None;
-        for last in first..ng {
-            let (a, b) = groups[last];
-            count += b - a;
-            if count > MAX_LEN {
+        let mut k = pos;
+        let mut sep = None;
+        let mut best = None;
+        loop {
+            let group = k;
+            while k < run.len() && run[k].is_ascii_digit() {
+                if count < MAX_LEN {
+                    digits[count] = run[k] - b'0';
+                }
+                count += 1;
+                k += 1;
+            }
+            if k == group || count > MAX_LEN {
                 break;
             }
-            if last > first && run[groups[last].0 - 1] != run[groups[first].1] {
-                break; // mixed separators
+            let at_end = k == run.len();
+            if count >= MIN_LEN
+                && (pos > 0 || left_ok)
+                && (!at_end || right_ok)
+                && known_issuer(&digits[..count])
+                && luhn(&digits[..count])
+            {
+                best = Some(k);
             }
-            if count >= MIN_LEN && (last + 1 < ng || right_ok) && is_card(run, &groups[first..=last]) {
-                found = Some(last);
+            if at_end {
+                break;
             }
+            match sep {
+                Some(sp) if sp != run[k] => break,
+                _ => sep = Some(run[k]),
+            }
+            k += 1;
         }
-        if let Some(last) = found {
-            out.push(Span {
-                start: s + groups[first].0,
-                end: s + groups[last].1,
-            });
-            first = last + 1;
-        } else {
-            first += 1;
-        }
+        let next = match best {
+            Some(end) => {
+                out.push(Span {
+                    start: s + pos,
+                    end: s + end,
+                });
+                end
+            }
+            None => pos + run[pos..].iter().take_while(|b| b.is_ascii_digit()).count(),
+        };
+        pos = next + run[next..].iter().take_while(|b| is_sep(**b)).count();
     }
-}
-
-fn is_card(run: &[u8], groups: &[(usize, usize)]) -> bool {
-    let mut digits = [0u8; MAX_LEN];
-    let mut n = 0;
-    for &(a, b) in groups {
-        for &d in &run[a..b] {
-            digits[n] = d - b'0';
-            n += 1;
-        }
-    }
-    let digits = &digits[..n];
-    known_issuer(digits) && luhn(digits)
 }
 
 /// Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, Diners,

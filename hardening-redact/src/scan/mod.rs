@@ -150,10 +150,11 @@ impl Scanner {
         let anchors = if lits.is_empty() {
             None
         } else {
-            // The DFA with its SIMD prefilter is the fastest choice for a
-            // few dozen short case-sensitive literals.
+            // Leftmost-first semantics let the automaton use its SIMD
+            // ("Teddy") prefilter; no anchor is a prefix of another, so it
+            // reports the same hits as standard semantics would.
             AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
+                .match_kind(MatchKind::LeftmostFirst)
                 .kind(Some(AhoCorasickKind::DFA))
                 .build(&lits)
                 .ok()
@@ -197,18 +198,16 @@ impl Scanner {
         let query = self.patterns.contains(Pattern::QueryParam);
         let userinfo = self.patterns.contains(Pattern::UrlUserinfo);
         if kv || query || userinfo {
-            for p in memchr::memchr2_iter(b'=', b':', bytes) {
+            for_each_separator(bytes, |p| {
                 if bytes[p] == b':' && bytes.get(p + 1) == Some(&b'/') && bytes.get(p + 2) == Some(&b'/')
                 {
                     if userinfo {
                         values::url_userinfo(bytes, p, &self.marker, out);
                     }
-                    continue;
-                }
-                if kv || query {
+                } else if kv || query {
                     values::key_value(self, bytes, p, kv, query, out);
                 }
-            }
+            });
         }
         if self.patterns.contains(Pattern::CardNumber) {
             card::scan(bytes, out);
@@ -259,6 +258,45 @@ impl Scanner {
         if !inner.is_empty() {
             out.push(Span { start, end });
         }
+    }
+}
+
+/// Calls `f` with the index of every `=` and `:` in `bytes`.
+///
+/// Log lines hold a separator every dozen bytes or so, too dense for
+/// `memchr2`'s per-hit restart; this SWAR loop tests eight bytes per step
+/// and visits hits from a bit mask.
+#[inline]
+fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize)) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline(always)]
+    fn zero_bytes(y: u64) -> u64 {
+        // High bit set in (at least) every byte of `y` that is zero; may
+        // also flag a byte above a zero byte, so hits are re-checked.
+        y.wrapping_sub(LO) & !y & HI
+    }
+    let n = bytes.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[i..i + 8]);
+        let x = u64::from_le_bytes(chunk);
+        let mut m = zero_bytes(x ^ (LO * u64::from(b'='))) | zero_bytes(x ^ (LO * u64::from(b':')));
+        while m != 0 {
+            let p = i + (m.trailing_zeros() / 8) as usize;
+            if bytes[p] == b'=' || bytes[p] == b':' {
+                f(p);
+            }
+            m &= m - 1;
+        }
+        i += 8;
+    }
+    while i < n {
+        if bytes[i] == b'=' || bytes[i] == b':' {
+            f(i);
+        }
+        i += 1;
     }
 }
 

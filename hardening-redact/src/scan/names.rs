@@ -91,9 +91,33 @@ pub(crate) const DEFAULT_QUALIFIERS: &[&str] = &[
 const MAX_NAME: usize = 96;
 const MAX_WORDS: usize = 32;
 
+/// Keys up to this long are remembered when they are not sensitive.
+const CACHE_KEY: usize = 30;
+const CACHE_SLOTS: usize = 64;
+
+#[derive(Clone, Copy)]
+struct CacheSlot {
+    owner: u64,
+    len: u8,
+    key: [u8; CACHE_KEY],
+}
+
+thread_local! {
+    /// Per-thread memo of keys recently found *not* sensitive, keyed by the
+    /// exact bytes (so a cached verdict can never hide a sensitive key):
+    /// log lines repeat the same few keys over and over.
+    static NOT_SENSITIVE: RefCell<[CacheSlot; CACHE_SLOTS]> = const {
+        RefCell::new([CacheSlot { owner: 0, len: 0, key: [0; CACHE_KEY] }; CACHE_SLOTS])
+    };
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// The compiled set of sensitive keywords.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct SensitiveNames {
+    /// Distinguishes this set's entries in the per-thread cache.
+    id: u64,
     /// Squashed lower-case keywords grouped by their last byte.
     by_last: Vec<Vec<Box<[u8]>>>,
     /// Squashed lower-case qualifier words.
@@ -103,6 +127,9 @@ pub(crate) struct SensitiveNames {
     /// 2-byte tails for keywords / qualifiers shorter than 3 bytes.
     tails2: Box<[u64; 1024]>,
 }
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Lower-cases and removes everything that is not an ASCII letter or digit.
 pub(crate) fn squash(name: &str) -> Vec<u8> {
@@ -114,7 +141,8 @@ pub(crate) fn squash(name: &str) -> Vec<u8> {
 
 #[inline]
 fn tail_index3(a: u8, b: u8, c: u8) -> usize {
-    ((a as usize) << 10 ^ (b as usize) << 5 ^ (c as usize) ^ (a as usize) >> 3) & 0xffff
+    // Five bits per byte: exact for lower-case letters.
+    ((a as usize & 31) << 10) | ((b as usize & 31) << 5) | (c as usize & 31)
 }
 
 #[inline]
@@ -161,6 +189,7 @@ impl SensitiveNames {
             add_tail(q, &mut tails3, &mut tails2);
         }
         SensitiveNames {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             by_last,
             qualifiers: qualifiers
                 .iter()
@@ -189,6 +218,42 @@ impl SensitiveNames {
         self.by_last[tail[tail.len() - 1] as usize]
             .iter()
             .any(|k| k.len() <= tail.len())
+    }
+
+    /// [`is_sensitive`](Self::is_sensitive), remembering short keys that
+    /// are not sensitive in a small per-thread cache.
+    pub(crate) fn is_sensitive_cached(&self, key: &[u8]) -> bool {
+        if key.len() > CACHE_KEY {
+            return self.is_sensitive(key);
+        }
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in key {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        let slot = (h as usize ^ (h as usize >> 7)) % CACHE_SLOTS;
+        let hit = NOT_SENSITIVE
+            .try_with(|c| {
+                c.try_borrow().is_ok_and(|c| {
+                    let s = &c[slot];
+                    s.owner == self.id && usize::from(s.len) == key.len() && s.key[..key.len()] == *key
+                })
+            })
+            .unwrap_or(false);
+        if hit {
+            return false;
+        }
+        let sensitive = self.is_sensitive(key);
+        if !sensitive {
+            let _ = NOT_SENSITIVE.try_with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    let s = &mut c[slot];
+                    s.owner = self.id;
+                    s.len = key.len() as u8;
+                    s.key[..key.len()].copy_from_slice(key);
+                }
+            });
+        }
+        sensitive
     }
 
     /// Whether `name` is sensitive (see the module docs for the rule).

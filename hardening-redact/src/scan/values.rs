@@ -41,6 +41,11 @@ const AUTH_SCHEMES: &[&[u8]] = &[
 
 /// Checks the key in front of the separator at `p` and, when it is
 /// sensitive, pushes the span of its value.
+///
+/// This runs for every `=` and `:` of every line, so it only looks at the
+/// last three letters of the key; the rare keys that pass go on to
+/// [`key_value_slow`].
+#[inline]
 pub(super) fn key_value(
     scanner: &Scanner,
     bytes: &[u8],
@@ -94,20 +99,34 @@ pub(super) fn key_value(
     if !escaped && (tn < 2 || !scanner.names.tail_may_match(&tail[3 - tn..])) {
         return;
     }
+    key_value_slow(scanner, bytes, p, ke, kv, query, out);
+}
+
+#[inline(never)]
+fn key_value_slow(
+    scanner: &Scanner,
+    bytes: &[u8],
+    p: usize,
+    ke: usize,
+    kv: bool,
+    query: bool,
+    out: &mut Vec<Span>,
+) {
+    let sep = bytes[p];
 
     // The whole key.
     let mut ks = ke;
     while ks > 0 && ke - ks < MAX_KEY && is_key_byte(bytes[ks - 1]) {
         ks -= 1;
     }
-    if ks == ke {
-        return;
+    if ks == ke || (ks >= 2 && &bytes[ks - 2..ks] == b"::") {
+        return; // no key, or the last segment of a path (`my_app::auth: message`)
     }
     let in_query = ks > 0 && matches!(bytes[ks - 1], b'?' | b'&');
     if !(kv || (query && in_query)) {
         return;
     }
-    if !scanner.names.is_sensitive(&bytes[ks..ke]) {
+    if !scanner.names.is_sensitive_cached(&bytes[ks..ke]) {
         return;
     }
     let cookie = ends_with_ignore_case(&bytes[ks..ke], b"cookie")
