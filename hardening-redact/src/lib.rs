@@ -4,6 +4,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod error;
+#[cfg(feature = "tracing")]
+pub mod fmt;
 mod pattern;
 mod redactor;
 mod scan;

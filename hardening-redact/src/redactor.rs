@@ -134,6 +134,17 @@ impl Redactor {
         self.inner.scanner.names.is_sensitive(name.as_bytes())
     }
 
+    /// [`is_sensitive_field`](Self::is_sensitive_field) with a per-thread
+    /// memo of names recently found not sensitive.
+    pub(crate) fn is_sensitive_field_cached(&self, name: &str) -> bool {
+        self.inner.scanner.names.is_sensitive_cached(name.as_bytes())
+    }
+
+    /// Whether fingerprint mode is on.
+    pub(crate) fn has_fingerprint(&self) -> bool {
+        self.inner.fingerprint_key.is_some()
+    }
+
     /// The text that replaces `secret`: the replacement text, or with a
     /// fingerprint key, the replacement with a keyed-HMAC fingerprint of
     /// the secret (`[REDACTED:ab12cd34]`), equal for equal secrets.
