@@ -6,6 +6,10 @@
 mod error;
 #[cfg(feature = "tracing")]
 pub mod fmt;
+#[cfg(feature = "http")]
+pub mod headers;
+#[cfg(feature = "http")]
+pub mod trace;
 mod pattern;
 mod redactor;
 mod scan;
