@@ -19,7 +19,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -27,7 +30,14 @@ impl Lcg {
     }
 }
 
-const PATHS: &[&str] = &["/api/items", "/api/items/42", "/auth/login", "/llm/complete", "/", "/api/items?page=2&sort=name"];
+const PATHS: &[&str] = &[
+    "/api/items",
+    "/api/items/42",
+    "/auth/login",
+    "/llm/complete",
+    "/",
+    "/api/items?page=2&sort=name",
+];
 const METHODS: &[&str] = &["GET", "POST", "GET", "GET", "PUT", "DELETE"];
 const LEVELS: &[&str] = &["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"];
 
@@ -117,8 +127,16 @@ impl PerPatternRegexes {
             let replaced = if i == last {
                 // Card numbers: only Luhn-valid candidates are replaced.
                 re.replace_all(&out, |c: &regex::Captures<'_>| {
-                    let digits: Vec<u32> = c[0].bytes().filter(u8::is_ascii_digit).map(|b| u32::from(b - b'0')).collect();
-                    if luhn(&digits) { "[REDACTED]".to_owned() } else { c[0].to_owned() }
+                    let digits: Vec<u32> = c[0]
+                        .bytes()
+                        .filter(u8::is_ascii_digit)
+                        .map(|b| u32::from(b - b'0'))
+                        .collect();
+                    if luhn(&digits) {
+                        "[REDACTED]".to_owned()
+                    } else {
+                        c[0].to_owned()
+                    }
                 })
             } else {
                 re.replace_all(&out, "[REDACTED]")
@@ -136,7 +154,18 @@ fn luhn(d: &[u32]) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &x)| if i % 2 == 1 { let v = x * 2; if v > 9 { v - 9 } else { v } } else { x })
+        .map(|(i, &x)| {
+            if i % 2 == 1 {
+                let v = x * 2;
+                if v > 9 {
+                    v - 9
+                } else {
+                    v
+                }
+            } else {
+                x
+            }
+        })
         .sum();
     sum % 10 == 0
 }
@@ -144,13 +173,10 @@ fn luhn(d: &[u32]) -> bool {
 fn scan(c: &mut Criterion) {
     let redactor = Redactor::default();
     let baseline = PerPatternRegexes::new();
-    for (name, text) in [("clean", corpus(false)), ("secret_every_line", corpus(true))] {
-        std::fs::write(format!("/tmp/corpus_{name}.txt"), &text).unwrap();
-        for line in text.lines() {
-            if name == "clean" && redactor.contains_secret(line) {
-                eprintln!("FP: {line}\n -> {}", redactor.redact(line));
-            }
-        }
+    for (name, text) in [
+        ("clean", corpus(false)),
+        ("secret_every_line", corpus(true)),
+    ] {
         // Both must agree that the corpus is (not) clean.
         assert_eq!(redactor.contains_secret(&text), name != "clean");
         let mut group = c.benchmark_group(format!("redact/{name}"));
@@ -158,12 +184,78 @@ fn scan(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("hardening_redact", name), &text, |b, t| {
             b.iter(|| black_box(redactor.redact(black_box(t))).len())
         });
-        group.bench_with_input(BenchmarkId::new("regex_per_pattern", name), &text, |b, t| {
-            b.iter(|| black_box(baseline.redact(black_box(t))).len())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("regex_per_pattern", name),
+            &text,
+            |b, t| b.iter(|| black_box(baseline.redact(black_box(t))).len()),
+        );
         group.finish();
     }
 }
 
-criterion_group!(benches, scan);
+/// One event through `tracing-subscriber`'s JSON formatter into a sink,
+/// plain and wrapped in `RedactingFormat` (and with the `MakeWriter` scrub).
+fn formatter(c: &mut Criterion) {
+    use hardening_redact::fmt::{RedactingFormat, RedactingMakeWriter};
+    use tracing::Dispatch;
+
+    let redactor = Redactor::default();
+    let plain = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::sink)
+            .finish(),
+    );
+    let redacting = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .map_event_format(|f| RedactingFormat::new(redactor.clone(), f))
+            .with_writer(std::io::sink)
+            .finish(),
+    );
+    let both = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .map_event_format(|f| RedactingFormat::new(redactor.clone(), f))
+            .with_writer(RedactingMakeWriter::new(redactor.clone(), std::io::sink))
+            .finish(),
+    );
+    for event in ["clean_event", "sensitive_event"] {
+        let mut group = c.benchmark_group(format!("redact/fmt_json/{event}"));
+        group.throughput(Throughput::Elements(1));
+        for (name, dispatch) in [
+            ("tracing_fmt_json", &plain),
+            ("redacting_format", &redacting),
+            ("redacting_format_and_writer", &both),
+        ] {
+            group.bench_function(BenchmarkId::new(name, event), |b| {
+                tracing::dispatcher::with_default(dispatch, || {
+                    if event == "clean_event" {
+                        b.iter(|| {
+                            tracing::info!(
+                                method = "GET",
+                                uri = "/api/items?page=2",
+                                status = 200u16,
+                                latency_ms = 12u64,
+                                "finished processing request"
+                            )
+                        })
+                    } else {
+                        b.iter(|| {
+                            tracing::info!(
+                                username = "alice",
+                                password = "hunter2-hunter2",
+                                status = 200u16,
+                                "login attempt for user=alice password=hunter2-hunter2"
+                            )
+                        })
+                    }
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, scan, formatter);
 criterion_main!(benches);

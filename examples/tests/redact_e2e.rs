@@ -28,7 +28,8 @@ const QUERY: &str = "token=q-canary-token-5&api_key=q-canary-apikey-6&api%5Fkey=
 
 /// Waits until a response line for `path_marker` has been logged.
 async fn wait_for_response_line(api: &SecureApi, path_marker: &str) {
-    api.wait_for_output(path_marker, Duration::from_secs(20)).await;
+    api.wait_for_output(path_marker, Duration::from_secs(20))
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let out = api.output();
@@ -80,7 +81,10 @@ async fn no_credential_reaches_the_log() {
     let out = api.output();
 
     for canary in CANARIES {
-        assert!(!out.contains(canary), "{canary} leaked into the log:\n{out}");
+        assert!(
+            !out.contains(canary),
+            "{canary} leaked into the log:\n{out}"
+        );
     }
     // The non-secret parts are there, so this test would notice a logger
     // that printed nothing.
@@ -93,7 +97,10 @@ async fn no_credential_reaches_the_log() {
         "redact-e2e/1.0",
         "finished processing request",
     ] {
-        assert!(out.contains(expected), "{expected:?} missing from the log:\n{out}");
+        assert!(
+            out.contains(expected),
+            "{expected:?} missing from the log:\n{out}"
+        );
     }
     // Every log line (all but the plain `listening on` line) is JSON.
     for line in out.lines().filter(|l| !l.starts_with("listening on")) {

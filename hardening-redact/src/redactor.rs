@@ -8,7 +8,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::scan::names::{squash, DEFAULT_KEYWORDS, DEFAULT_QUALIFIERS};
-use crate::scan::{merge, percent_decode_lossy, CustomPattern, PatternSet, Scanner, SensitiveNames, Span};
+use crate::scan::{
+    merge, percent_decode_lossy, CustomPattern, PatternSet, Scanner, SensitiveNames, Span,
+};
 use crate::{ConfigError, Pattern};
 
 /// The default replacement text.
@@ -136,11 +138,22 @@ impl Redactor {
 
     /// [`is_sensitive_field`](Self::is_sensitive_field) with a per-thread
     /// memo of names recently found not sensitive.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn is_sensitive_field_cached(&self, name: &str) -> bool {
-        self.inner.scanner.names.is_sensitive_cached(name.as_bytes())
+        self.inner
+            .scanner
+            .names
+            .is_sensitive_cached(name.as_bytes())
+    }
+
+    /// A process-unique id of this configuration (for per-thread caches).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn config_id(&self) -> u64 {
+        self.inner.scanner.names.id()
     }
 
     /// Whether fingerprint mode is on.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn has_fingerprint(&self) -> bool {
         self.inner.fingerprint_key.is_some()
     }
@@ -232,7 +245,9 @@ impl Redactor {
         }
         let unchanged = matches!(path_r, Cow::Borrowed(_))
             && query_r.is_none()
-            && frag_r.as_ref().is_none_or(|f| matches!(f, Cow::Borrowed(_)));
+            && frag_r
+                .as_ref()
+                .is_none_or(|f| matches!(f, Cow::Borrowed(_)));
         if unchanged {
             return Cow::Borrowed(uri);
         }
@@ -320,7 +335,26 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
 fn encode_query_value(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'/' | b'@' | b'!' | b'$' | b'(' | b')' | b'*' | b',' | b';' | b'[' | b']') {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b':'
+                    | b'/'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b','
+                    | b';'
+                    | b'['
+                    | b']'
+            )
+        {
             out.push(b as char);
         } else {
             out.push('%');

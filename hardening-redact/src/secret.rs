@@ -87,7 +87,10 @@ mod tests {
     fn never_prints() {
         let s = Secret::new(vec![1, 2, 3]);
         assert_eq!(format!("{s:?}"), "[REDACTED]");
-        assert_eq!(format!("{:#?}", Some(s.clone())), "Some(\n    [REDACTED],\n)");
+        assert_eq!(
+            format!("{:#?}", Some(s.clone())),
+            "Some(\n    [REDACTED],\n)"
+        );
         assert_eq!(s.into_inner(), vec![1, 2, 3]);
     }
 

@@ -158,7 +158,10 @@ mod tests {
         let make = RedactedMakeSpan::new(Redactor::default());
         let req = |u: &str| Request::get(u).body(()).unwrap();
         assert_eq!(make.redacted_uri(&req("/a?b=1")), "/a?b=1");
-        assert!(matches!(make.redacted_uri(&req("/a?b=1")), Cow::Borrowed(_)));
+        assert!(matches!(
+            make.redacted_uri(&req("/a?b=1")),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(
             make.redacted_uri(&req("http://h/cb?%74oken=abc&x=1")),
             "http://h/cb?%74oken=[REDACTED]&x=1"
@@ -178,7 +181,10 @@ mod tests {
         let r = Redactor::default();
         let mut h = HeaderMap::new();
         h.insert(header::USER_AGENT, "curl/8".parse().unwrap());
-        h.insert(header::AUTHORIZATION, "Bearer abcdefgh12345678".parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer abcdefgh12345678".parse().unwrap(),
+        );
         h.insert(header::COOKIE, "sid=x".parse().unwrap());
         let s = format!(
             "{:?}",

@@ -146,7 +146,11 @@ fn every_canary_is_redacted() {
             failures.push(format!("{line:?}\n   -> {out:?}"));
         }
     }
-    assert!(failures.is_empty(), "secrets survived:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "secrets survived:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -159,7 +163,11 @@ fn clean_lines_are_unchanged_and_borrowed() {
             other => failures.push(format!("{line:?}\n   -> {other:?}")),
         }
     }
-    assert!(failures.is_empty(), "false positives:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "false positives:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -181,13 +189,20 @@ fn non_secret_context_survives() {
         r.redact("Authorization: Bearer abc.def-123"),
         "Authorization: [REDACTED]"
     );
-    assert_eq!(r.redact("GET /a?page=2&token=t1&x=y"), "GET /a?page=2&token=[REDACTED]&x=y");
+    assert_eq!(
+        r.redact("GET /a?page=2&token=t1&x=y"),
+        "GET /a?page=2&token=[REDACTED]&x=y"
+    );
 }
 
 #[test]
 fn redaction_is_idempotent_on_the_corpora() {
     let r = Redactor::default();
-    for line in CANARIES.iter().map(|(l, _)| *l).chain(CLEAN.iter().copied()) {
+    for line in CANARIES
+        .iter()
+        .map(|(l, _)| *l)
+        .chain(CLEAN.iter().copied())
+    {
         let once = r.redact(line).into_owned();
         let twice = r.redact(&once);
         assert_eq!(twice, once.as_str(), "not idempotent for {line:?}");
@@ -204,7 +219,13 @@ fn fingerprints_correlate_without_revealing() {
     let a = r.redact("password=hunter2");
     let b = r.redact("{\"password\":\"hunter2\"}");
     let c = r.redact("password=other");
-    let fp = |s: &str| s[s.find("[REDACTED:").unwrap()..].split(']').next().unwrap().to_owned();
+    let fp = |s: &str| {
+        s[s.find("[REDACTED:").unwrap()..]
+            .split(']')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
     assert_eq!(fp(&a), fp(&b), "same secret, same fingerprint");
     assert_ne!(fp(&a), fp(&c), "different secret, different fingerprint");
     assert_eq!(fp(&a).len(), "[REDACTED:".len() + 8);

@@ -40,18 +40,36 @@ fn capture_text(f: impl FnOnce()) -> String {
 #[test]
 fn json_redacts_fields_by_name_message_and_spans() {
     let out = capture_json(|| {
-        let span = tracing::info_span!("request", uri = "/cb?token=span-secret-1&page=2", user = "alice");
+        let span = tracing::info_span!(
+            "request",
+            uri = "/cb?token=span-secret-1&page=2",
+            user = "alice"
+        );
         let _e = span.enter();
         let user = "alice";
         let password = "correct horse battery staple";
         tracing::info!(username = %user, password = %password, "login attempt for user={} password={}", user, password);
         tracing::warn!(api_key = ?"k-debug-value-2", note = "key rotated", "rotating");
-        tracing::info!(header = "Authorization: Bearer 0123456789abcdef0123", "upstream call");
+        tracing::info!(
+            header = "Authorization: Bearer 0123456789abcdef0123",
+            "upstream call"
+        );
     });
-    for secret in ["horse", "span-secret-1", "k-debug-value-2", "0123456789abcdef0123"] {
+    for secret in [
+        "horse",
+        "span-secret-1",
+        "k-debug-value-2",
+        "0123456789abcdef0123",
+    ] {
         assert!(!out.contains(secret), "{secret} leaked:\n{out}");
     }
-    for kept in ["alice", "login attempt for user=alice", "page=2", "key rotated", "upstream call"] {
+    for kept in [
+        "alice",
+        "login attempt for user=alice",
+        "page=2",
+        "key rotated",
+        "upstream call",
+    ] {
         assert!(out.contains(kept), "{kept} missing:\n{out}");
     }
     // Every line is still valid JSON with the field present.
@@ -75,7 +93,10 @@ fn text_redacts_whole_values_by_name() {
     assert!(!out.contains("spaced value"), "{out}");
     assert!(out.contains("password=[REDACTED]"), "{out}");
     assert!(out.contains("session_id=[REDACTED]"), "{out}");
-    assert!(out.contains("token_count=17") && out.contains("path=\"/x\""), "{out}");
+    assert!(
+        out.contains("token_count=17") && out.contains("path=\"/x\""),
+        "{out}"
+    );
 }
 
 #[test]
@@ -94,7 +115,8 @@ fn make_writer_scrubs_any_output() {
     }
     {
         let mut w = make.make_writer();
-        w.write_all(b"-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----\n").unwrap();
+        w.write_all(b"-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----\n")
+            .unwrap();
     }
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert_eq!(
@@ -109,7 +131,9 @@ fn make_writer_behind_plain_formatter() {
     let sink = out.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_writer(RedactingMakeWriter::new(Redactor::default(), move || sink.clone()))
+        .with_writer(RedactingMakeWriter::new(Redactor::default(), move || {
+            sink.clone()
+        }))
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(dsn = "redis://:pw-in-dsn@cache:6379", "connecting");

@@ -16,8 +16,43 @@ use crate::Redactor;
 /// elsewhere in the line (they would match ordinary text).
 const MIN_SCRUB_LEN: usize = 4;
 
+const CALLSITE_SLOTS: usize = 64;
+
 thread_local! {
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// `(metadata address, redactor config id, has a sensitive field name)`:
+    /// field names are fixed per callsite, so they are judged once.
+    static CALLSITES: RefCell<[(usize, u64, bool); CALLSITE_SLOTS]> =
+        const { RefCell::new([(0, 0, false); CALLSITE_SLOTS]) };
+}
+
+/// Whether any field of the event's callsite has a sensitive name.
+fn has_sensitive_field(redactor: &Redactor, event: &Event<'_>) -> bool {
+    let meta = event.metadata();
+    let key = meta as *const _ as usize;
+    let id = redactor.config_id();
+    let slot = (key >> 4) % CALLSITE_SLOTS;
+    let cached = CALLSITES
+        .try_with(|c| {
+            c.try_borrow()
+                .ok()
+                .and_then(|c| (c[slot].0 == key && c[slot].1 == id).then_some(c[slot].2))
+        })
+        .ok()
+        .flatten();
+    if let Some(v) = cached {
+        return v;
+    }
+    let v = meta
+        .fields()
+        .iter()
+        .any(|f| f.name() != "message" && redactor.is_sensitive_field(f.name()));
+    let _ = CALLSITES.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c[slot] = (key, id, v);
+        }
+    });
+    v
 }
 
 /// Wraps an event formatter so that every line it produces is redacted.
@@ -78,7 +113,9 @@ where
                 redactor: &self.redactor,
                 values: Vec::new(),
             };
-            event.record(&mut values);
+            if has_sensitive_field(&self.redactor, event) {
+                event.record(&mut values);
+            }
             if values.values.is_empty() {
                 return writer.write_str(&self.redactor.redact(line));
             }

@@ -139,7 +139,9 @@ impl Scanner {
         add(
             Pattern::SlackToken,
             Anchor::Slack,
-            &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xapp-"],
+            &[
+                "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-", "xapp-",
+            ],
         );
         add(Pattern::PrivateKey, Anchor::PrivateKey, &["-----BEGIN "]);
         add(
@@ -188,8 +190,7 @@ impl Scanner {
                     }
                     continue;
                 }
-                if let Some(span) = tokens::verify(kind, bytes, m.start(), m.end(), &self.marker)
-                {
+                if let Some(span) = tokens::verify(kind, bytes, m.start(), m.end(), &self.marker) {
                     out.push(span);
                 }
             }
@@ -199,7 +200,9 @@ impl Scanner {
         let userinfo = self.patterns.contains(Pattern::UrlUserinfo);
         if kv || query || userinfo {
             for_each_separator(bytes, |p| {
-                if bytes[p] == b':' && bytes.get(p + 1) == Some(&b'/') && bytes.get(p + 2) == Some(&b'/')
+                if bytes[p] == b':'
+                    && bytes.get(p + 1) == Some(&b'/')
+                    && bytes.get(p + 2) == Some(&b'/')
                 {
                     if userinfo {
                         values::url_userinfo(bytes, p, &self.marker, out);
@@ -218,7 +221,10 @@ impl Scanner {
                     for caps in pat.regex.captures_iter(text) {
                         if let Some(m) = caps.get(g) {
                             if !m.is_empty() && !bytes[m.start()..].starts_with(&self.marker) {
-                                out.push(Span { start: m.start(), end: m.end() });
+                                out.push(Span {
+                                    start: m.start(),
+                                    end: m.end(),
+                                });
                             }
                         }
                     }
@@ -226,7 +232,10 @@ impl Scanner {
                 None => {
                     for m in pat.regex.find_iter(text) {
                         if !m.is_empty() && !bytes[m.start()..].starts_with(&self.marker) {
-                            out.push(Span { start: m.start(), end: m.end() });
+                            out.push(Span {
+                                start: m.start(),
+                                end: m.end(),
+                            });
                         }
                     }
                 }
@@ -239,8 +248,10 @@ impl Scanner {
     /// goes.
     fn encoded_url(&self, text: &str, at: usize, out: &mut Vec<Span>, depth: u8) {
         let bytes = text.as_bytes();
-        let is_delim =
-            |b: u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'&' | b'=' | b'?' | b'<' | b'>' | b'`');
+        let is_delim = |b: u8| {
+            b.is_ascii_whitespace()
+                || matches!(b, b'"' | b'\'' | b'&' | b'=' | b'?' | b'<' | b'>' | b'`')
+        };
         let mut start = at;
         while start > 0 && !is_delim(bytes[start - 1]) {
             start -= 1;

@@ -220,6 +220,12 @@ impl SensitiveNames {
             .any(|k| k.len() <= tail.len())
     }
 
+    /// A process-unique id of this configuration (for per-thread caches).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// [`is_sensitive`](Self::is_sensitive), remembering short keys that
     /// are not sensitive in a small per-thread cache.
     pub(crate) fn is_sensitive_cached(&self, key: &[u8]) -> bool {
@@ -235,7 +241,9 @@ impl SensitiveNames {
             .try_with(|c| {
                 c.try_borrow().is_ok_and(|c| {
                     let s = &c[slot];
-                    s.owner == self.id && usize::from(s.len) == key.len() && s.key[..key.len()] == *key
+                    s.owner == self.id
+                        && usize::from(s.len) == key.len()
+                        && s.key[..key.len()] == *key
                 })
             })
             .unwrap_or(false);
@@ -282,7 +290,9 @@ impl SensitiveNames {
             let next = name.get(i + 1).copied().unwrap_or(0);
             let boundary = prev == 0
                 || (b.is_ascii_uppercase() && (prev.is_ascii_lowercase() || prev.is_ascii_digit()))
-                || (b.is_ascii_uppercase() && prev.is_ascii_uppercase() && next.is_ascii_lowercase())
+                || (b.is_ascii_uppercase()
+                    && prev.is_ascii_uppercase()
+                    && next.is_ascii_lowercase())
                 || (b.is_ascii_digit() != prev.is_ascii_digit());
             if boundary {
                 if words == MAX_WORDS {
@@ -447,7 +457,10 @@ mod tests {
             "sig",
             "session_key",
         ] {
-            assert!(names.is_sensitive(name.as_bytes()), "{name} should be sensitive");
+            assert!(
+                names.is_sensitive(name.as_bytes()),
+                "{name} should be sensitive"
+            );
             // (Percent-encoded names bypass the tail filter in the scanner.)
             assert!(
                 name.contains('%') || tail_ok(&names, name),
@@ -490,7 +503,10 @@ mod tests {
             "passenger",
             "passed",
         ] {
-            assert!(!names.is_sensitive(name.as_bytes()), "{name} should not be sensitive");
+            assert!(
+                !names.is_sensitive(name.as_bytes()),
+                "{name} should not be sensitive"
+            );
         }
     }
 

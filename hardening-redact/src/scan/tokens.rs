@@ -178,7 +178,9 @@ fn aws(bytes: &[u8], at: usize) -> Option<Span> {
     if at > 0 && bytes[at - 1].is_ascii_alphanumeric() {
         return None;
     }
-    let len = run(bytes, at + 4, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let len = run(bytes, at + 4, |b| {
+        b.is_ascii_uppercase() || b.is_ascii_digit()
+    });
     let end = at + 4 + len;
     let whole = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
     (len == 16 && whole).then_some(Span { start: at, end })
@@ -187,11 +189,12 @@ fn aws(bytes: &[u8], at: usize) -> Option<Span> {
 /// `-----BEGIN ... PRIVATE KEY-----` through the matching `-----END ...-----`
 /// (or the end of the text when the block is cut off).
 fn private_key(bytes: &[u8], at: usize, anchor_end: usize) -> Option<Span> {
-    let label_len = memchr::memmem::find(&bytes[anchor_end..(anchor_end + 64).min(bytes.len())], b"-----")?;
+    let label_len = memchr::memmem::find(
+        &bytes[anchor_end..(anchor_end + 64).min(bytes.len())],
+        b"-----",
+    )?;
     let label = &bytes[anchor_end..anchor_end + label_len];
-    if memchr::memmem::find(label, b"PRIVATE KEY").is_none() {
-        return None;
-    }
+    memchr::memmem::find(label, b"PRIVATE KEY")?;
     let body = anchor_end + label_len + 5;
     let end = match memchr::memmem::find(&bytes[body..], b"-----END ") {
         Some(e) => {

@@ -269,7 +269,8 @@ fn unquoted_end(bytes: &[u8], start: usize, cookie: bool) -> usize {
 pub(super) fn url_userinfo(bytes: &[u8], p: usize, marker: &[u8], out: &mut Vec<Span>) {
     // A scheme of at least two letters (`C://` is a drive, not a URL).
     let mut s = p;
-    while s > 0 && (bytes[s - 1].is_ascii_alphanumeric() || matches!(bytes[s - 1], b'+' | b'.' | b'-'))
+    while s > 0
+        && (bytes[s - 1].is_ascii_alphanumeric() || matches!(bytes[s - 1], b'+' | b'.' | b'-'))
     {
         s -= 1;
     }
@@ -281,7 +282,18 @@ pub(super) fn url_userinfo(bytes: &[u8], p: usize, marker: &[u8], out: &mut Vec<
     while ae < bytes.len()
         && !matches!(
             bytes[ae],
-            b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'`' | b' ' | b'\t' | b'\n' | b'\r'
+            b'/' | b'?'
+                | b'#'
+                | b'"'
+                | b'\''
+                | b'<'
+                | b'>'
+                | b'\\'
+                | b'`'
+                | b' '
+                | b'\t'
+                | b'\n'
+                | b'\r'
         )
     {
         ae += 1;
@@ -300,7 +312,10 @@ pub(super) fn url_userinfo(bytes: &[u8], p: usize, marker: &[u8], out: &mut Vec<
                     out.push(Span { start: pw, end });
                 }
             }
-            None if userinfo.len() >= 16 => out.push(Span { start: a, end: a + at }),
+            None if userinfo.len() >= 16 => out.push(Span {
+                start: a,
+                end: a + at,
+            }),
             None => {}
         }
     }
@@ -312,7 +327,8 @@ pub(super) fn url_userinfo(bytes: &[u8], p: usize, marker: &[u8], out: &mut Vec<
     if host.eq_ignore_ascii_case(b"hooks.slack.com") && bytes[ae..].starts_with(b"/services/") {
         let start = ae + "/services/".len();
         let mut end = start;
-        while end < bytes.len() && !ends_unquoted(bytes[end]) && !matches!(bytes[end], b'?' | b'#') {
+        while end < bytes.len() && !ends_unquoted(bytes[end]) && !matches!(bytes[end], b'?' | b'#')
+        {
             end += 1;
         }
         if end > start && !bytes[start..].starts_with(marker) {
