@@ -71,8 +71,25 @@ struct Inner {
     floor: u32,
     window: Duration,
     slot_nanos: u64,
-    clock: Box<dyn Clock>,
+    clock: BudgetClock,
     slots: [Slot; SLOTS],
+}
+
+/// The default clock stays concrete so reading it inlines; `deposit` runs
+/// on every retryable request.
+enum BudgetClock {
+    Monotonic(MonotonicClock),
+    Custom(Box<dyn Clock>),
+}
+
+impl BudgetClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        match self {
+            BudgetClock::Monotonic(clock) => clock.now_nanos(),
+            BudgetClock::Custom(clock) => clock.now_nanos(),
+        }
+    }
 }
 
 /// `ratio` is kept as a fixed-point integer with this many parts per unit.
@@ -129,7 +146,10 @@ impl RetryBudget {
                 floor,
                 window,
                 slot_nanos: (window_nanos / SLOTS as u64).max(1),
-                clock: clock.unwrap_or_else(|| Box::new(MonotonicClock::new())),
+                clock: match clock {
+                    Some(clock) => BudgetClock::Custom(clock),
+                    None => BudgetClock::Monotonic(MonotonicClock::new()),
+                },
                 slots: Default::default(),
             }),
         }
@@ -137,6 +157,7 @@ impl RetryBudget {
 
     /// Records one request that may be retried. The retry layer calls it once
     /// per eligible call.
+    #[inline]
     pub fn deposit(&self) {
         let epoch = self.epoch();
         bump(&self.slot(epoch).requests, epoch);

@@ -414,11 +414,14 @@ impl RetryBuilder {
         }
         let overload_header = header_name("overload_header", self.overload_header)?;
         let attempt_header = header_name("attempt_header", self.attempt_header)?;
-        let clock: Arc<dyn Clock> = self
-            .clock
-            .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
         let budget = match self.budget {
-            BudgetChoice::Default => Some(RetryBudget::builder().clock(clock.clone()).build()?),
+            BudgetChoice::Default => {
+                let mut budget = RetryBudget::builder();
+                if let Some(clock) = &self.clock {
+                    budget = budget.clock(Arc::clone(clock));
+                }
+                Some(budget.build()?)
+            }
             BudgetChoice::None => None,
             BudgetChoice::Given(budget) => Some(budget),
         };
@@ -435,7 +438,10 @@ impl RetryBuilder {
                 attempt_header,
                 max_retry_after: self.max_retry_after,
                 random: Random(self.random.unwrap_or_else(|| Box::new(ThreadRandom))),
-                clock: Box::new(clock),
+                clock: match self.clock {
+                    Some(clock) => Box::new(clock),
+                    None => Box::new(MonotonicClock::new()),
+                },
             }),
         })
     }

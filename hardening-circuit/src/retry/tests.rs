@@ -808,3 +808,4 @@ async fn retries_wait_for_the_service_to_be_ready() {
     assert_eq!(upstream.calls(), 3);
     assert!(*svc.polls.lock().unwrap() >= 6);
 }
+
