@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::body::RateLimitBody;
-use crate::layer::Shared;
+use crate::layer::{Shared, Verdict};
 use crate::response::{HeaderBlock, Matched};
 use crate::small_list::SmallList;
 use crate::store::RateLimitStore;
@@ -124,11 +124,11 @@ where
                                 .shared
                                 .after_decision(call.matched.as_slice(), &decision)
                             {
-                                Ok(headers) => State::Inner {
+                                Verdict::Admit(headers) => State::Inner {
                                     future: call.service.call(call.request),
                                     headers,
                                 },
-                                Err(response) => State::Respond {
+                                Verdict::Reject(response) => State::Respond {
                                     response: Some(response),
                                 },
                             }

@@ -359,6 +359,14 @@ impl<St> RateLimitLayerBuilder<St> {
     }
 }
 
+/// What the layer does with a decided request.
+pub(crate) enum Verdict {
+    /// Call the inner service, then add these headers.
+    Admit(Option<HeaderBlock>),
+    /// Answer this instead.
+    Reject(Response<Bytes>),
+}
+
 /// Everything clones of the layer and its services share.
 pub(crate) struct Shared<St> {
     pub(crate) entries: Box<[PolicyEntry]>,
@@ -394,18 +402,16 @@ impl<St> Shared<St> {
 
     /// Turns a decision into the headers of an admitted request or the
     /// response of a limited one, logging rejections.
-    pub(crate) fn after_decision(
-        &self,
-        matched: &[Matched],
-        decision: &Decision,
-    ) -> Result<Option<HeaderBlock>, Response<Bytes>> {
+    pub(crate) fn after_decision(&self, matched: &[Matched], decision: &Decision) -> Verdict {
         if decision.is_allowed() {
-            Ok(self
-                .headers_on_allowed
-                .then(|| HeaderBlock::new(&self.entries, matched, decision, self.legacy_headers)))
+            Verdict::Admit(
+                self.headers_on_allowed.then(|| {
+                    HeaderBlock::new(&self.entries, matched, decision, self.legacy_headers)
+                }),
+            )
         } else {
             self.log_rejection(matched, decision);
-            Err(response::too_many_requests(
+            Verdict::Reject(response::too_many_requests(
                 &self.entries,
                 matched,
                 decision,

@@ -11,7 +11,7 @@ use crate::body::RateLimitBody;
 use crate::extract::{MissingKey, RequestRef};
 use crate::future::{PendingCall, ResponseFuture};
 use crate::key::Key;
-use crate::layer::Shared;
+use crate::layer::{Shared, Verdict};
 use crate::response::Matched;
 use crate::small_list::SmallList;
 use crate::store::{MaybeReady, PolicyCheck, RateLimitStore};
@@ -123,8 +123,8 @@ where
         match verdict {
             MaybeReady::Ready(Ok(decision)) => {
                 match shared.after_decision(matched.as_slice(), &decision) {
-                    Ok(headers) => ResponseFuture::inner(self.inner.call(req), headers),
-                    Err(response) => ResponseFuture::respond(response),
+                    Verdict::Admit(headers) => ResponseFuture::inner(self.inner.call(req), headers),
+                    Verdict::Reject(response) => ResponseFuture::respond(response),
                 }
             }
             MaybeReady::Ready(Err(err)) => ResponseFuture::respond(shared.store_failed(&err)),

@@ -2,17 +2,12 @@
 
 /// Zero or one element inline, more on the heap. A request usually matches
 /// one policy, so the hot path never allocates for its bookkeeping.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) enum SmallList<T> {
+    #[default]
     Empty,
     One(T),
     Many(Vec<T>),
-}
-
-impl<T> Default for SmallList<T> {
-    fn default() -> Self {
-        SmallList::Empty
-    }
 }
 
 impl<T> SmallList<T> {
