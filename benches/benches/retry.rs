@@ -111,9 +111,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     let mut bare = service_fn(noop);
-    group.bench_function("bare_service", |b| {
-        b.iter(|| black_box(drive(&mut bare)))
-    });
+    group.bench_function("bare_service", |b| b.iter(|| black_box(drive(&mut bare))));
 
     let mut ours = RetryLayer::new().layer(service_fn(noop));
     group.bench_function("hardening_retry", |b| {
@@ -135,9 +133,7 @@ fn bench(c: &mut Criterion) {
         attempts_left: 3,
     })
     .layer(service_fn(noop));
-    group.bench_function("tower_retry", |b| {
-        b.iter(|| black_box(drive(&mut theirs)))
-    });
+    group.bench_function("tower_retry", |b| b.iter(|| black_box(drive(&mut theirs))));
 
     let mut theirs_no_budget = tower::retry::RetryLayer::new(TowerPolicy {
         budget: None,

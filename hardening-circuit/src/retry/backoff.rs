@@ -1,18 +1,17 @@
 //! How long to wait before each retry: the backoff shapes and the random
 //! source behind their jitter.
 
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use super::config::RetryConfigError;
+use crate::RandomSource;
 
 /// The wait before each retry.
 ///
 /// Retries are numbered from 1 (the first retry is the second attempt). With
-/// `r` a random fraction in `[0, 1)` from the layer's [`RandomSource`]:
+/// `r` a random fraction in `[0, 1)` from the layer's
+/// [`RandomSource`](crate::RandomSource):
 ///
 /// | shape | delay before retry `n` |
 /// |---|---|
@@ -197,63 +196,6 @@ fn unit_interval(r: f64) -> f64 {
     }
 }
 
-/// A source of random fractions in `[0, 1)` for backoff jitter.
-///
-/// Closures `Fn() -> f64` implement it, so tests can make jitter exact:
-///
-/// ```
-/// use std::time::Duration;
-/// use hardening_circuit::RetryLayer;
-///
-/// // Always the middle of the jitter range.
-/// let layer = RetryLayer::builder().random(|| 0.5).build().unwrap();
-/// # let _ = layer;
-/// ```
-pub trait RandomSource: Send + Sync + 'static {
-    /// A fraction in `[0, 1)`. Values outside are clamped.
-    fn random(&self) -> f64;
-}
-
-impl<F> RandomSource for F
-where
-    F: Fn() -> f64 + Send + Sync + 'static,
-{
-    fn random(&self) -> f64 {
-        self()
-    }
-}
-
-/// The default [`RandomSource`]: a per-thread xorshift generator seeded from
-/// the standard library's randomly keyed hasher. Fast, not cryptographic —
-/// jitter only has to keep clients from moving in lockstep.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ThreadRandom;
-
-impl RandomSource for ThreadRandom {
-    fn random(&self) -> f64 {
-        thread_local! {
-            static STATE: Cell<u64> = Cell::new(seed());
-        }
-        STATE.with(|state| {
-            // xorshift64*
-            let mut x = state.get();
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            state.set(x);
-            let out = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            (out >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-        })
-    }
-}
-
-fn seed() -> u64 {
-    let hasher = RandomState::new();
-    let s = hasher.hash_one(std::thread::current().id());
-    // xorshift must not start at zero.
-    s | 1
-}
-
 /// Keeps a `dyn RandomSource` printable inside the configuration.
 pub(crate) struct Random(pub(crate) Box<dyn RandomSource>);
 
@@ -349,14 +291,6 @@ mod tests {
         assert_eq!(err.field(), "backoff.cap");
         assert!(err.to_string().contains("100ms"), "{err}");
         assert!(Backoff::constant(Duration::MAX).validate().is_ok());
-    }
-
-    #[test]
-    fn thread_random_stays_in_the_unit_interval_and_varies() {
-        let values: Vec<f64> = (0..1000).map(|_| ThreadRandom.random()).collect();
-        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
-        let low = values.iter().filter(|v| **v < 0.5).count();
-        assert!((350..650).contains(&low), "{low} of 1000 below 0.5");
     }
 
     proptest! {

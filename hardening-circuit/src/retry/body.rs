@@ -12,7 +12,7 @@ use http::{HeaderMap, Request};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Empty, Full};
 
-use super::classify::BoxError;
+use crate::BoxError;
 
 /// A request body that can produce a copy of itself for another attempt.
 ///
@@ -214,7 +214,10 @@ impl<B> fmt::Debug for ReplayBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplayBody")
             .field("limit", &self.shared.limit)
-            .field("replayable", &!self.shared.unreplayable.load(Ordering::Acquire))
+            .field(
+                "replayable",
+                &!self.shared.unreplayable.load(Ordering::Acquire),
+            )
             .finish()
     }
 }

@@ -396,10 +396,10 @@ mod tests {
         }
         assert!(b.try_withdraw());
         assert_eq!(b.available(), 5); // (12 × 0.5) − 1
-        // The first ten requests leave the 10 s window after t = 10 s.
+                                      // The first ten requests leave the 10 s window after t = 10 s.
         clock.advance(Duration::from_millis(5_500));
         assert_eq!(b.available(), 0); // 2 × 0.5 − 1
-        // The retry and the last two requests leave it after t = 15 s.
+                                      // The retry and the last two requests leave it after t = 15 s.
         clock.advance(Duration::from_secs(5));
         assert_eq!(b.available(), 0);
         for _ in 0..4 {

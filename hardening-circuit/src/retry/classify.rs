@@ -9,9 +9,6 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::CircuitOpen;
 
-/// The error type of [`Retry`](super::Retry) and the one classifiers see.
-pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
-
 /// The `Idempotency-Key` request header (IETF draft
 /// `draft-ietf-httpapi-idempotency-key-header`).
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -59,9 +56,9 @@ pub enum AttemptOutcome<'a> {
 /// # let _ = layer;
 /// ```
 ///
-/// Whatever the classifier says, the layer never retries a
-/// [`CircuitOpen`] error (see [`is_circuit_open`]) nor a response carrying the
-/// overload marker header.
+/// Whatever the classifier says, the layer never retries a [`CircuitOpen`]
+/// error (found with [`CircuitOpen::find`], so errors that return it from
+/// `source()` count too) nor a response carrying the overload marker header.
 pub trait ClassifyRetry: Send + Sync + 'static {
     /// The decision for one attempt.
     fn classify(&self, outcome: AttemptOutcome<'_>) -> RetryDecision;
@@ -228,46 +225,10 @@ impl RetryableRequest for IdempotentRequests {
     }
 }
 
-/// Whether `err` is, or has somewhere in its [`source`](Error::source) chain,
-/// the circuit breaker's [`CircuitOpen`] rejection — which the retry layer
-/// never retries, since retrying it would defeat the breaker.
-///
-/// Your own error types opt in by returning the `CircuitOpen` they wrap from
-/// `source()` (or by being boxed `CircuitOpen` themselves):
-///
-/// ```
-/// use std::{error::Error, fmt, time::Duration};
-/// use hardening_circuit::{is_circuit_open, CircuitOpen};
-///
-/// #[derive(Debug)]
-/// struct ClientError(CircuitOpen);
-/// impl fmt::Display for ClientError {
-///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-///         f.write_str("upstream unavailable")
-///     }
-/// }
-/// impl Error for ClientError {
-///     fn source(&self) -> Option<&(dyn Error + 'static)> {
-///         Some(&self.0)
-///     }
-/// }
-///
-/// let open = CircuitOpen { retry_after: Duration::from_secs(3) };
-/// assert!(is_circuit_open(&open));
-/// assert!(is_circuit_open(&ClientError(open)));
-/// assert!(!is_circuit_open(&std::io::Error::other("reset")));
-/// ```
-pub fn is_circuit_open(err: &(dyn Error + 'static)) -> bool {
-    let mut current = Some(err);
-    // Bounded so a cyclic `source` chain cannot loop forever.
-    for _ in 0..32 {
-        match current {
-            Some(e) if e.is::<CircuitOpen>() => return true,
-            Some(e) => current = e.source(),
-            None => return false,
-        }
-    }
-    false
+/// Whether `err` is, or wraps somewhere in its source chain, the circuit
+/// breaker's [`CircuitOpen`] rejection, which is never retried.
+pub(crate) fn is_circuit_open(err: &(dyn Error + 'static)) -> bool {
+    CircuitOpen::find(err).is_some()
 }
 
 /// The classifier actually configured: the default is kept concrete so the
@@ -349,14 +310,16 @@ mod tests {
         for s in [408, 429, 502, 503, 504] {
             assert_eq!(response(s), RetryDecision::Retry, "{s}");
         }
-        for s in [200, 201, 204, 301, 304, 400, 401, 403, 404, 409, 500, 501, 505, 599] {
+        for s in [
+            200, 201, 204, 301, 304, 400, 401, 403, 404, 409, 500, 501, 505, 599,
+        ] {
             assert_eq!(response(s), RetryDecision::Return, "{s}");
         }
     }
 
     #[test]
     fn errors_are_retried_unless_disabled() {
-        let err: BoxError = Box::new(std::io::Error::other("connection reset"));
+        let err: crate::BoxError = Box::new(std::io::Error::other("connection reset"));
         let outcome = AttemptOutcome::Error(&*err);
         assert_eq!(
             DefaultRetryClassifier::new().classify(outcome),
@@ -418,7 +381,7 @@ mod tests {
         let open = CircuitOpen {
             retry_after: Duration::from_secs(1),
         };
-        let boxed: BoxError = Box::new(open);
+        let boxed: crate::BoxError = Box::new(open);
         assert!(is_circuit_open(&*boxed));
         let nested = Wrapper(Some(Box::new(Wrapper(Some(Box::new(open))))));
         assert!(is_circuit_open(&nested));

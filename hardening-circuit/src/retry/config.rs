@@ -164,7 +164,9 @@ impl Config {
                 return Next::Return(Stop::RetryAfterTooLong)
             }
             Some(wait) => wait,
-            None => self.backoff.delay(attempt, previous, self.random.0.random()),
+            None => self
+                .backoff
+                .delay(attempt, previous, self.random.0.next_fraction()),
         };
         if remaining.is_some_and(|left| delay >= left) {
             return Next::Return(Stop::DeadlineTooClose);

@@ -18,9 +18,10 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use tower_service::Service;
 
 use super::body::{copy_request, ReplayableBody};
-use super::classify::{AttemptOutcome, BoxError};
+use super::classify::AttemptOutcome;
 use super::config::{Config, Next, Stop};
 use super::timeout::{AttemptTimeout, DeadlineExceeded, PolledAfterCompletion};
+use crate::BoxError;
 
 pin_project! {
     /// The response future of [`Retry`](super::Retry).

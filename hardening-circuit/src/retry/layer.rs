@@ -9,13 +9,14 @@ use hardening_core::clock::{Clock, MonotonicClock};
 use http::header::HeaderName;
 use tower_layer::Layer;
 
-use super::backoff::{Backoff, Random, RandomSource, ThreadRandom};
+use super::backoff::{Backoff, Random};
 use super::budget::RetryBudget;
 use super::classify::{
     Classifier, ClassifyRetry, DefaultRetryClassifier, RequestRule, RetryableRequest,
 };
 use super::config::{Config, RetryConfigError};
 use super::service::Retry;
+use crate::{DefaultRandom, RandomSource};
 
 /// The overload marker header recognised by default: Envoy sets
 /// `x-envoy-overloaded` on responses it sheds under overload, and retrying
@@ -180,7 +181,7 @@ impl RetryLayer {
                 overload_header: None,
                 attempt_header: None,
                 max_retry_after: Duration::ZERO,
-                random: Random(Box::new(ThreadRandom)),
+                random: Random(Box::new(DefaultRandom::new())),
                 clock: Box::new(MonotonicClock::new()),
             }),
         }
@@ -366,7 +367,7 @@ impl RetryBuilder {
         self
     }
 
-    /// The random source for jitter (default [`ThreadRandom`]). Closures
+    /// The random source for jitter (default [`DefaultRandom`]). Closures
     /// `Fn() -> f64` work; a constant makes tests exact.
     pub fn random(mut self, random: impl RandomSource) -> Self {
         self.random = Some(Box::new(random));
@@ -437,7 +438,10 @@ impl RetryBuilder {
                 overload_header,
                 attempt_header,
                 max_retry_after: self.max_retry_after,
-                random: Random(self.random.unwrap_or_else(|| Box::new(ThreadRandom))),
+                random: Random(
+                    self.random
+                        .unwrap_or_else(|| Box::new(DefaultRandom::new())),
+                ),
                 clock: match self.clock {
                     Some(clock) => Box::new(clock),
                     None => Box::new(MonotonicClock::new()),

@@ -12,12 +12,12 @@ mod layer;
 mod service;
 mod timeout;
 
-pub use backoff::{Backoff, RandomSource, ThreadRandom};
+pub use backoff::Backoff;
 pub use body::{ReplayBody, ReplayableBody};
 pub use budget::{RetryBudget, RetryBudgetBuilder};
 pub use classify::{
-    is_circuit_open, AttemptOutcome, ClassifyRetry, DefaultRetryClassifier, IdempotentRequests,
-    RetryDecision, RetryableRequest, IDEMPOTENCY_KEY,
+    AttemptOutcome, ClassifyRetry, DefaultRetryClassifier, IdempotentRequests, RetryDecision,
+    RetryableRequest, IDEMPOTENCY_KEY,
 };
 pub use config::RetryConfigError;
 pub use future::RetryFuture;

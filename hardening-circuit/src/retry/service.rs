@@ -7,9 +7,9 @@ use http::{HeaderValue, Request, Response};
 use tower_service::Service;
 
 use super::body::{copy_request, ReplayableBody};
-use super::classify::BoxError;
 use super::config::Config;
 use super::future::RetryFuture;
+use crate::BoxError;
 
 /// Retries calls to `S`; made by [`RetryLayer`](super::RetryLayer), which
 /// documents the behaviour.
@@ -75,7 +75,8 @@ where
             None
         };
         if let Some(name) = &config.attempt_header {
-            req.headers_mut().insert(name.clone(), HeaderValue::from(1u32));
+            req.headers_mut()
+                .insert(name.clone(), HeaderValue::from(1u32));
         }
         match copy {
             Some(copy) => {

@@ -619,7 +619,10 @@ async fn full_and_string_bodies_are_replayed_byte_for_byte() {
     let upstream = Upstream::new([Step::Status(503), Step::Status(503)]);
     let layer = builder().build().unwrap();
     run(&layer, &upstream, request("PUT", None)).await.unwrap();
-    assert_eq!(upstream.bodies(), vec![Bytes::from_static(b"{\"item\":42}"); 3]);
+    assert_eq!(
+        upstream.bodies(),
+        vec![Bytes::from_static(b"{\"item\":42}"); 3]
+    );
 
     let upstream = Upstream::new([Step::Status(503)]);
     let req = Request::put("http://upstream/s")
@@ -651,7 +654,12 @@ impl Body for Chunks {
 }
 
 fn streaming(method: &str, chunks: &[&'static str], limit: usize) -> Request<ReplayBody<Chunks>> {
-    let body = Chunks(chunks.iter().map(|c| Bytes::from_static(c.as_bytes())).collect());
+    let body = Chunks(
+        chunks
+            .iter()
+            .map(|c| Bytes::from_static(c.as_bytes()))
+            .collect(),
+    );
     Request::builder()
         .method(method)
         .uri("http://upstream/upload")
@@ -808,4 +816,3 @@ async fn retries_wait_for_the_service_to_be_ready() {
     assert_eq!(upstream.calls(), 3);
     assert!(*svc.polls.lock().unwrap() >= 6);
 }
-
