@@ -41,9 +41,12 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 ///   ([`DefaultRetryClassifier`](super::DefaultRetryClassifier),
 ///   replaceable with [`classify`](RetryBuilder::classify));
 /// - it is not the circuit breaker's [`CircuitOpen`](crate::CircuitOpen)
-///   rejection (anywhere in the error's source chain; retrying it would
-///   defeat the breaker) and the response does not carry the overload marker
-///   header (default [`DEFAULT_OVERLOAD_HEADER`]);
+///   rejection (retrying it would defeat the breaker). It is looked for with
+///   [`CircuitOpen::find`](crate::CircuitOpen::find) along the error's
+///   `source()` chain, so an error type of yours that wraps a `CircuitOpen`
+///   opts in by returning it from `source()`;
+/// - the response does not carry the overload marker header (default
+///   [`DEFAULT_OVERLOAD_HEADER`]);
 /// - attempts remain: `max_attempts` **counts the first call** (default 3,
 ///   i.e. at most 2 retries). Polly's `MaxRetryAttempts` and
 ///   Resilience4j's `maxAttempts` differ: Polly counts retries only

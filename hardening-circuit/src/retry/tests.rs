@@ -750,6 +750,7 @@ async fn each_retry_emits_a_tracing_event() {
         .with_max_level(tracing::Level::INFO)
         .with_target(true)
         .without_time()
+        .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
