@@ -203,10 +203,12 @@ impl ContentSecurityPolicy {
 
     /// `upgrade-insecure-requests`.
     ///
-    /// Browsers then fetch every `http:` subresource of the page over HTTPS.
-    /// Pages served over plain HTTP (local development) that load
-    /// subresources from their own `http:` origin will see those loads fail
-    /// in some browsers; inline content and navigations are unaffected.
+    /// Browsers then fetch every `http:` subresource of the page, and
+    /// same-origin navigations, over HTTPS. It is always rendered as the last
+    /// directive, and the layer sends it only on responses to requests that
+    /// arrived over HTTPS (like HSTS): on a page served over plain HTTP (local
+    /// development, exempt paths) it would send the page's own links and
+    /// subresources to an HTTPS origin that may not exist.
     pub fn upgrade_insecure_requests(self) -> Self {
         self.set(Directive::UpgradeInsecureRequests, Value::Flag)
     }
@@ -294,42 +296,6 @@ impl ContentSecurityPolicy {
         }
 
         let mut out = Rendered::default();
-        let mut write = |directive: Directive, value: &Value, with_nonce: bool| {
-            if !out.text.is_empty() {
-                out.text.push_str("; ");
-            }
-            out.text.push_str(directive.as_str());
-            match value {
-                Value::Flag => {
-                    if directive == Directive::RequireTrustedTypesFor {
-                        out.text.push_str(" 'script'");
-                    }
-                }
-                Value::Tokens(tokens) => {
-                    for token in tokens {
-                        out.text.push(' ');
-                        out.text.push_str(token);
-                    }
-                }
-                Value::Sources(sources) => {
-                    let only_none = sources.iter().all(Source::is_none);
-                    if only_none && !with_nonce {
-                        out.text.push_str(" 'none'");
-                    }
-                    if !only_none {
-                        for source in sources {
-                            // infallible: writing to a String
-                            let _ = write!(out.text, " {source}");
-                        }
-                    }
-                    if with_nonce {
-                        out.text.push(' ');
-                        out.nonce_at.push(out.text.len());
-                    }
-                }
-            }
-        };
-
         let takes_nonce = |d: Directive| {
             nonce
                 && matches!(
@@ -341,7 +307,9 @@ impl ContentSecurityPolicy {
                 )
         };
         for (directive, value) in &self.directives {
-            write(*directive, value, takes_nonce(*directive));
+            if *directive != Directive::UpgradeInsecureRequests {
+                write_directive(&mut out, *directive, value, takes_nonce(*directive));
+            }
         }
         if nonce {
             let fallback = Value::Sources(
@@ -351,20 +319,70 @@ impl ContentSecurityPolicy {
             );
             for directive in [Directive::ScriptSrc, Directive::StyleSrc] {
                 if !self.contains(directive) {
-                    write(directive, &fallback, true);
+                    write_directive(&mut out, directive, &fallback, true);
                 }
             }
+        }
+        if self.contains(Directive::UpgradeInsecureRequests) {
+            let before = out.text.len();
+            write_directive(
+                &mut out,
+                Directive::UpgradeInsecureRequests,
+                &Value::Flag,
+                false,
+            );
+            out.https_only_suffix = out.text.len() - before;
         }
         Ok(out)
     }
 }
 
+fn write_directive(out: &mut Rendered, directive: Directive, value: &Value, with_nonce: bool) {
+    if !out.text.is_empty() {
+        out.text.push_str("; ");
+    }
+    out.text.push_str(directive.as_str());
+    match value {
+        Value::Flag => {
+            if directive == Directive::RequireTrustedTypesFor {
+                out.text.push_str(" 'script'");
+            }
+        }
+        Value::Tokens(tokens) => {
+            for token in tokens {
+                out.text.push(' ');
+                out.text.push_str(token);
+            }
+        }
+        Value::Sources(sources) => {
+            let only_none = sources.iter().all(Source::is_none);
+            if only_none && !with_nonce {
+                out.text.push_str(" 'none'");
+            }
+            if !only_none {
+                for source in sources {
+                    // infallible: writing to a String
+                    let _ = write!(out.text, " {source}");
+                }
+            }
+            if with_nonce {
+                out.text.push(' ');
+                out.nonce_at.push(out.text.len());
+            }
+        }
+    }
+}
+
 /// A rendered policy: the text and, with a nonce, the byte offsets where the
-/// nonce source (`'nonce-…'`) goes.
+/// nonce source (`'nonce-…'`) goes. `upgrade-insecure-requests` is always
+/// rendered last, so the plain-HTTP variant is a prefix of the text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Rendered {
     pub(crate) text: String,
     pub(crate) nonce_at: Vec<usize>,
+    /// How many bytes at the end (`; upgrade-insecure-requests`) are only
+    /// sent to HTTPS requests.
+    pub(crate) https_only_suffix: usize,
 }
 
 fn check(directive: Directive, value: &Value) -> Result<(), ConfigError> {
@@ -539,8 +557,8 @@ impl FromStr for ContentSecurityPolicy {
 }
 
 impl fmt::Display for ContentSecurityPolicy {
-    /// The policy as it would be sent, without validation (use
-    /// [`to_header_value`](Self::to_header_value) for that).
+    /// The directives in the order they were set, without validation (use
+    /// [`to_header_value`](Self::to_header_value) for the value as sent).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, (directive, value)) in self.directives.iter().enumerate() {
             if i > 0 {
@@ -696,9 +714,15 @@ mod tests {
     #[test]
     fn parse_round_trips_and_validates() {
         let text = "default-src 'self'; script-src 'self' https://cdn.example.com 'sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg='; \
-                    sandbox allow-scripts; report-to csp; upgrade-insecure-requests; require-trusted-types-for 'script'";
+                    sandbox allow-scripts; report-to csp; require-trusted-types-for 'script'; upgrade-insecure-requests";
         let csp: ContentSecurityPolicy = text.parse().unwrap();
         assert_eq!(render(&csp), text);
+        let r = csp.render("content-security-policy", false).unwrap();
+        assert_eq!(r.https_only_suffix, "; upgrade-insecure-requests".len());
+        let csp: ContentSecurityPolicy =
+            "upgrade-insecure-requests; img-src 'self'".parse().unwrap();
+        assert_eq!(render(&csp), "img-src 'self'; upgrade-insecure-requests");
+        assert_eq!(csp.to_string(), "upgrade-insecure-requests; img-src 'self'");
         let csp: ContentSecurityPolicy =
             "  DEFAULT-SRC  'SELF' ;; img-src   data: ".parse().unwrap();
         assert_eq!(render(&csp), "default-src 'self'; img-src data:");

@@ -387,10 +387,9 @@ impl SecurityHeadersBuilder {
 
         let mut fixed = Vec::new();
         let mut nonced = Vec::new();
-        let mut hsts = None;
         for (name, spec) in &self.headers {
             let mode = self.mode_of(name);
-            let value = match spec {
+            let (https, http) = match spec {
                 Spec::Csp(policy) => {
                     let header = if *name == CONTENT_SECURITY_POLICY {
                         "content-security-policy"
@@ -398,48 +397,59 @@ impl SecurityHeadersBuilder {
                         "content-security-policy-report-only"
                     };
                     let plain = policy.render(header, false)?;
-                    let plain = header_value(name, plain.text)?;
+                    let https = header_value(name, plain.text.clone())?;
+                    let http_text = plain
+                        .text
+                        .get(..plain.text.len() - plain.https_only_suffix)
+                        .unwrap_or_default();
+                    let http = match http_text {
+                        "" => None,
+                        text => Some(header_value(name, text.to_owned())?),
+                    };
                     if self.nonce {
                         let rendered = policy.render(header, true)?;
                         // check every byte now, so the per-request value cannot fail
                         header_value(name, rendered.text.clone())?;
+                        let fallback_http = http.clone().unwrap_or_else(|| https.clone());
                         nonced.push(NoncedHeader::new(
                             name.clone(),
                             &rendered.text,
                             &rendered.nonce_at,
-                            plain,
+                            rendered.https_only_suffix,
+                            (shared(https), shared(fallback_http)),
                             mode,
                         ));
                         continue;
                     }
-                    plain
+                    (Some(https), http)
                 }
-                Spec::Hsts(policy) => {
-                    hsts = Some(FixedHeader {
-                        name: name.clone(),
-                        value: shared(policy.to_header_value()?),
-                        mode,
-                    });
-                    continue;
+                Spec::Hsts(policy) => (Some(policy.to_header_value()?), None),
+                Spec::FrameOptions(explicit) => {
+                    let value = frame_options(*explicit, enforced)?.header_value();
+                    (Some(value.clone()), Some(value))
                 }
-                Spec::FrameOptions(explicit) => frame_options(*explicit, enforced)?.header_value(),
-                Spec::Permissions(policy) => policy.to_header_value()?,
-                Spec::ReportingEndpoints => self.reporting_endpoints()?,
-                Spec::Static(value) => value.clone(),
-                Spec::Raw(value) => header_value(name, value.clone())?,
+                Spec::Permissions(policy) => both(policy.to_header_value()?),
+                Spec::ReportingEndpoints => both(self.reporting_endpoints()?),
+                Spec::Static(value) => both(value.clone()),
+                Spec::Raw(value) => both(header_value(name, value.clone())?),
             };
             fixed.push(FixedHeader {
                 name: name.clone(),
-                value: shared(value),
+                https: https.map(shared),
+                http: http.map(shared),
                 mode,
             });
         }
+        let needs_scheme = fixed.iter().any(|h| {
+            h.https.as_ref().map(HeaderValue::as_bytes)
+                != h.http.as_ref().map(HeaderValue::as_bytes)
+        }) || nonced.iter().any(|h| h.fallback(true) != h.fallback(false));
         Ok(HeaderSet {
             fixed: fixed.into_boxed_slice(),
             nonced: nonced.into_boxed_slice(),
-            hsts,
             strip: self.strip.into_boxed_slice(),
             nonce: self.nonce,
+            needs_scheme,
             proxies: self.proxies,
         })
     }
@@ -476,6 +486,10 @@ impl SecurityHeadersBuilder {
         }
         header_value(&REPORTING_ENDPOINTS, out)
     }
+}
+
+fn both(value: HeaderValue) -> (Option<HeaderValue>, Option<HeaderValue>) {
+    (Some(value.clone()), Some(value))
 }
 
 fn header_value(name: &HeaderName, value: String) -> Result<HeaderValue, ConfigError> {

@@ -344,7 +344,7 @@ mod tests {
                 "{csp}"
             );
             assert!(
-                csp.contains(&format!("; style-src 'self' 'nonce-{nonce}';")),
+                csp.ends_with(&format!("; style-src 'self' 'nonce-{nonce}'")),
                 "{csp}"
             );
             let report_only = header(res.headers(), &CONTENT_SECURITY_POLICY_REPORT_ONLY);
@@ -358,6 +358,49 @@ mod tests {
         let res = get(&SecurityHeadersLayer::strict(), "/").await;
         assert_eq!(res.body(), "");
         assert!(!header(res.headers(), &CONTENT_SECURITY_POLICY).contains("nonce"));
+    }
+
+    #[tokio::test]
+    async fn upgrade_insecure_requests_only_over_https() {
+        const BASE: &str = "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; \
+                            img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self'";
+        let layer = SecurityHeadersLayer::strict();
+        let http = get(&layer, "/").await;
+        assert_eq!(header(http.headers(), &CONTENT_SECURITY_POLICY), BASE);
+        let secure = run(&layer, https("/"), &[]).await;
+        assert_eq!(
+            header(secure.headers(), &CONTENT_SECURITY_POLICY),
+            format!("{BASE}; upgrade-insecure-requests")
+        );
+
+        let nonced = SecurityHeadersLayer::builder().csp_nonce().build().unwrap();
+        let res = run(&nonced, https("/"), &[]).await;
+        let nonce = res.body();
+        assert_eq!(
+            header(res.headers(), &CONTENT_SECURITY_POLICY),
+            BASE.replace(
+                "'self'; script-src-attr",
+                &format!("'self' 'nonce-{nonce}'; script-src-attr")
+            )
+            .replace(
+                "style-src 'self'",
+                &format!("style-src 'self' 'nonce-{nonce}'")
+            ) + "; upgrade-insecure-requests"
+        );
+
+        // a policy of nothing but upgrade-insecure-requests is not sent over plain HTTP
+        let only = SecurityHeadersBuilder::empty()
+            .content_security_policy(ContentSecurityPolicy::new().upgrade_insecure_requests())
+            .build()
+            .unwrap();
+        assert!(get(&only, "/").await.headers().is_empty());
+        assert_eq!(
+            header(
+                run(&only, https("/"), &[]).await.headers(),
+                &CONTENT_SECURITY_POLICY
+            ),
+            "upgrade-insecure-requests"
+        );
     }
 
     #[tokio::test]

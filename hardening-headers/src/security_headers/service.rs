@@ -61,7 +61,7 @@ where
         let index = self.profiles.select(req.uri().path());
         let (https, nonce) = match self.profiles.sets.get(index) {
             Some(set) => {
-                let https = set.needs_scheme() && set.proxies.scheme(&req) == Scheme::Https;
+                let https = set.needs_scheme && set.proxies.scheme(&req) == Scheme::Https;
                 let nonce = set.nonce.then(|| {
                     let nonce = CspNonce::generate();
                     req.extensions_mut().insert(nonce);

@@ -10,11 +10,14 @@ use hardening_core::TrustedProxies;
 use crate::nonce::{CspNonce, NONCE_LEN};
 use crate::policy::HeaderMode;
 
-/// A header with its final value.
+/// A header with its final values: one for requests that arrived over HTTPS,
+/// one for plain HTTP (`None`: not sent). They differ only for HSTS (HTTPS
+/// only) and for a CSP with `upgrade-insecure-requests` (HTTPS only).
 #[derive(Clone, Debug)]
 pub(crate) struct FixedHeader {
     pub(crate) name: HeaderName,
-    pub(crate) value: HeaderValue,
+    pub(crate) https: Option<HeaderValue>,
+    pub(crate) http: Option<HeaderValue>,
     pub(crate) mode: HeaderMode,
 }
 
@@ -23,13 +26,15 @@ pub(crate) struct FixedHeader {
 pub(crate) struct NoncedHeader {
     pub(crate) name: HeaderName,
     /// The rendered policy, cut where the nonce sources go.
-    pub(crate) pieces: Box<[Box<str>]>,
-    /// The exact length of the finished value.
-    pub(crate) len: usize,
-    /// The policy without nonce, should the finished value ever be refused
-    /// (it cannot be: every byte was checked at build time). Inline code is
-    /// then blocked: failing closed.
-    pub(crate) fallback: HeaderValue,
+    pieces: Box<[Box<str>]>,
+    /// The exact length of the finished value, over HTTPS.
+    len: usize,
+    /// Bytes at the end of the last piece sent over HTTPS only.
+    https_only_suffix: usize,
+    /// The policy without nonce (HTTPS, plain HTTP), should the finished
+    /// value ever be refused (it cannot be: every byte was checked at build
+    /// time). Inline code is then blocked: failing closed.
+    fallback: (HeaderValue, HeaderValue),
     pub(crate) mode: HeaderMode,
 }
 
@@ -40,7 +45,8 @@ impl NoncedHeader {
         name: HeaderName,
         text: &str,
         nonce_at: &[usize],
-        fallback: HeaderValue,
+        https_only_suffix: usize,
+        fallback: (HeaderValue, HeaderValue),
         mode: HeaderMode,
     ) -> Self {
         let mut pieces = Vec::with_capacity(nonce_at.len() + 1);
@@ -55,6 +61,7 @@ impl NoncedHeader {
             name,
             pieces: pieces.into_boxed_slice(),
             len,
+            https_only_suffix,
             fallback,
             mode,
         }
@@ -62,19 +69,35 @@ impl NoncedHeader {
 
     /// The policy with `'nonce-…'` in place: one allocation of exactly the
     /// final size, which the `HeaderValue` then owns.
-    pub(crate) fn value(&self, nonce: &CspNonce) -> HeaderValue {
-        let mut buf = Vec::with_capacity(self.len);
-        let mut pieces = self.pieces.iter();
-        if let Some(first) = pieces.next() {
-            buf.extend_from_slice(first.as_bytes());
+    pub(crate) fn value(&self, nonce: &CspNonce, https: bool) -> HeaderValue {
+        let trim = if https { 0 } else { self.https_only_suffix };
+        let mut buf = Vec::with_capacity(self.len - trim);
+        let last = self.pieces.len().saturating_sub(1);
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                buf.extend_from_slice(NONCE_PREFIX.as_bytes());
+                buf.extend_from_slice(nonce.as_bytes());
+                buf.push(b'\'');
+            }
+            let piece = piece.as_bytes();
+            let piece = if i == last {
+                piece
+                    .get(..piece.len().saturating_sub(trim))
+                    .unwrap_or(piece)
+            } else {
+                piece
+            };
+            buf.extend_from_slice(piece);
         }
-        for piece in pieces {
-            buf.extend_from_slice(NONCE_PREFIX.as_bytes());
-            buf.extend_from_slice(nonce.as_bytes());
-            buf.push(b'\'');
-            buf.extend_from_slice(piece.as_bytes());
+        HeaderValue::from_maybe_shared(Bytes::from(buf)).unwrap_or_else(|_| self.fallback(https))
+    }
+
+    pub(crate) fn fallback(&self, https: bool) -> HeaderValue {
+        if https {
+            self.fallback.0.clone()
+        } else {
+            self.fallback.1.clone()
         }
-        HeaderValue::from_maybe_shared(Bytes::from(buf)).unwrap_or_else(|_| self.fallback.clone())
     }
 }
 
@@ -83,37 +106,31 @@ impl NoncedHeader {
 pub(crate) struct HeaderSet {
     pub(crate) fixed: Box<[FixedHeader]>,
     pub(crate) nonced: Box<[NoncedHeader]>,
-    pub(crate) hsts: Option<FixedHeader>,
     pub(crate) strip: Box<[HeaderName]>,
     pub(crate) nonce: bool,
+    /// Whether any header depends on the request's scheme.
+    pub(crate) needs_scheme: bool,
     pub(crate) proxies: TrustedProxies,
 }
 
 impl HeaderSet {
-    /// Whether the scheme of the request matters (HSTS is configured).
-    pub(crate) fn needs_scheme(&self) -> bool {
-        self.hsts.is_some()
-    }
-
     /// Writes the headers into a response's header map.
     pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool, nonce: Option<&CspNonce>) {
         for name in self.strip.iter() {
             headers.remove(name);
         }
-        let _ = headers.try_reserve(self.fixed.len() + self.nonced.len() + 1);
+        let _ = headers.try_reserve(self.fixed.len() + self.nonced.len());
         for h in self.fixed.iter() {
-            put(headers, &h.name, h.mode, || h.value.clone());
+            let value = if https { &h.https } else { &h.http };
+            if let Some(value) = value {
+                put(headers, &h.name, h.mode, || value.clone());
+            }
         }
         for h in self.nonced.iter() {
             put(headers, &h.name, h.mode, || match nonce {
-                Some(nonce) => h.value(nonce),
-                None => h.fallback.clone(),
+                Some(nonce) => h.value(nonce, https),
+                None => h.fallback(https),
             });
-        }
-        if https {
-            if let Some(h) = &self.hsts {
-                put(headers, &h.name, h.mode, || h.value.clone());
-            }
         }
     }
 }
