@@ -1,6 +1,7 @@
 //! The in-process store: GCRA state in a [`DashMap`], bounded.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -65,10 +66,17 @@ pub struct InMemoryStore {
     overflowed: AtomicU64,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 struct MapKey {
     policy: PolicyId,
     key: Key,
+}
+
+impl Hash for MapKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash_with(self.policy.get(), state);
+    }
 }
 
 impl MapKey {
@@ -372,11 +380,7 @@ impl RateLimitStore for InMemoryStore {
     fn check(&self, checks: &[PolicyCheck<'_>], now: Duration) -> MaybeReady<Self::Future> {
         let now = duration_to_nanos(now);
         let decision = match checks {
-            [one] => {
-                let mut d = Decision::new();
-                d.push(self.check_one(one, now));
-                d
-            }
+            [one] => Decision::single(self.check_one(one, now)),
             many => self.check_many(many, now),
         };
         MaybeReady::Ready(Ok(decision))
