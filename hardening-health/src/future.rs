@@ -5,11 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::answer::Answer;
-use crate::body::{HealthBody, ResponseBody};
+use crate::body::HealthBody;
 
 pin_project! {
     /// Response future of [`HealthEndpoints`](crate::HealthEndpoints).
@@ -44,18 +45,16 @@ impl<F> ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: From<Bytes>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => {
-                let response = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(response.map(ResponseBody::inner)))
-            }
+            KindProj::Inner { future } => future.poll(cx),
             KindProj::Health { answer } => {
                 let response = ready!(Pin::new(answer).poll(cx));
-                Poll::Ready(Ok(response.map(ResponseBody::health)))
+                Poll::Ready(Ok(response.map(|body| B::from(body.into_bytes()))))
             }
         }
     }

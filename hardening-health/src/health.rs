@@ -242,11 +242,10 @@ impl Health {
         if slots.is_empty() {
             return Some(Status::Pass);
         }
-        let now = inner.clock.now();
+        let now = inner.clock.now_nanos();
         let mut status = Status::Pass;
         for slot in slots {
-            let reading = slot.fresh(now)?;
-            status = status.worst(slot.check.criticality.effect(reading.observation.status()));
+            status = status.worst(slot.check.criticality.effect(slot.fresh_status(now)?));
         }
         Some(status)
     }

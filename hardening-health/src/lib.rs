@@ -105,7 +105,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
-pub use body::{HealthBody, ResponseBody};
+pub use body::HealthBody;
 pub use check::{Check, HealthCheck, Probes};
 pub use details::{Details, DetailsPredicate};
 pub use error::ConfigError;

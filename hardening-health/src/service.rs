@@ -4,11 +4,13 @@
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
 use crate::answer::{answer, not_found, Answer};
-use crate::body::{HealthBody, ResponseBody};
+
+use crate::body::HealthBody;
 use crate::future::{HealthFuture, ResponseFuture};
 use crate::health::Health;
 
@@ -17,6 +19,10 @@ use crate::health::Health;
 ///
 /// `GET` and `HEAD` are answered; any other method on a probe path gets
 /// `405 Method Not Allowed` with `Allow: GET, HEAD`.
+///
+/// Probe responses are built in the wrapped service's own body type
+/// (`ResBody: From<Bytes>`, as axum's `Body` and `Full<Bytes>` are), so
+/// passed-through responses are returned untouched.
 ///
 /// # Clone
 ///
@@ -47,8 +53,9 @@ impl<S> HealthEndpoints<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HealthEndpoints<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 

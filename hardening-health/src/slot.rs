@@ -2,17 +2,20 @@
 //! (single flight) and its failure count (hysteresis).
 //!
 //! The state sits behind a short `std::sync::Mutex` that is never held
-//! across an `.await`: a probe locks it to look at the cached reading, or to
+//! across an `.await`: a probe locks it to take the cached reading, or to
 //! clone the shared in-flight run, and the run locks it once to record its
-//! result.
+//! result. The status and age of the latest reading are mirrored in one
+//! atomic word, so a probe that needs only the status reads it lock-free.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::{Either, FutureExt, Ready, Shared};
+use hardening_core::clock::duration_to_nanos;
 use hardening_core::Clock;
 
 use crate::check::{Check, DynCheck};
@@ -37,7 +40,38 @@ pub(crate) type SlotRead = Either<Ready<Arc<Reading>>, SharedRun>;
 
 pub(crate) struct Slot {
     pub(crate) check: Check,
+    ttl_nanos: u64,
+    /// The latest reading's status and time, packed (see [`pack`]); 0 when
+    /// there is none.
+    latest_status: AtomicU64,
     state: Mutex<SlotState>,
+}
+
+const VALID: u64 = 1 << 63;
+const STATUS_SHIFT: u32 = 61;
+const AT_MASK: u64 = (1 << STATUS_SHIFT) - 1;
+
+/// Packs a status and a monotonic time (nanoseconds, saturating at 2^61,
+/// about 73 years) into one word.
+fn pack(status: Status, at_nanos: u64) -> u64 {
+    let status = match status {
+        Status::Pass => 0,
+        Status::Warn => 1,
+        Status::Fail => 2,
+    };
+    VALID | (status << STATUS_SHIFT) | at_nanos.min(AT_MASK)
+}
+
+fn unpack(word: u64) -> Option<(Status, u64)> {
+    if word & VALID == 0 {
+        return None;
+    }
+    let status = match (word >> STATUS_SHIFT) & 0b11 {
+        0 => Status::Pass,
+        1 => Status::Warn,
+        _ => Status::Fail,
+    };
+    Some((status, word & AT_MASK))
 }
 
 #[derive(Default)]
@@ -50,7 +84,9 @@ struct SlotState {
 impl Slot {
     pub(crate) fn new(check: Check) -> Self {
         Self {
+            ttl_nanos: duration_to_nanos(check.ttl),
             check,
+            latest_status: AtomicU64::new(0),
             state: Mutex::new(SlotState::default()),
         }
     }
@@ -65,14 +101,11 @@ impl Slot {
         now.saturating_sub(reading.at) < self.check.ttl
     }
 
-    /// The cached reading if it is still fresh at `now`.
-    pub(crate) fn fresh(&self, now: Duration) -> Option<Arc<Reading>> {
-        let state = self.lock();
-        state
-            .latest
-            .as_ref()
-            .filter(|r| self.is_fresh(r, now))
-            .cloned()
+    /// The status of the cached reading if it is still fresh at `now_nanos`
+    /// (lock-free).
+    pub(crate) fn fresh_status(&self, now_nanos: u64) -> Option<Status> {
+        let (status, at) = unpack(self.latest_status.load(Ordering::Acquire))?;
+        (now_nanos.min(AT_MASK).saturating_sub(at) < self.ttl_nanos).then_some(status)
     }
 
     /// The reading to report at `now`: the cached one while fresh, else the
@@ -154,6 +187,10 @@ impl Slot {
             at: clock.now(),
             time: clock.system_time(),
         });
+        self.latest_status.store(
+            pack(reading.observation.status(), duration_to_nanos(reading.at)),
+            Ordering::Release,
+        );
         state.latest = Some(Arc::clone(&reading));
         state.inflight = None;
         reading
@@ -180,4 +217,20 @@ async fn run_guarded(check: &dyn DynCheck, timeout: Duration, timer: bool) -> Ob
         future.await
     };
     outcome.unwrap_or_else(|_| Observation::fail("check panicked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_round_trips() {
+        assert_eq!(unpack(0), None);
+        for status in Status::ALL {
+            for at in [0, 1, 1_700_000_000_000_000_000, AT_MASK] {
+                assert_eq!(unpack(pack(status, at)), Some((status, at)));
+            }
+            assert_eq!(unpack(pack(status, u64::MAX)), Some((status, AT_MASK)));
+        }
+    }
 }

@@ -412,73 +412,118 @@ async fn results_are_cached_for_their_ttl() {
     assert_eq!(runs.load(Ordering::SeqCst), before + 3);
 }
 
+/// A check held until the test releases it, counting its runs.
+fn held(runs: &Arc<AtomicUsize>, gate: &Arc<tokio::sync::Notify>) -> impl HealthCheck {
+    let gate = Arc::clone(gate);
+    counting(runs, move |_| {
+        let gate = Arc::clone(&gate);
+        async move {
+            gate.notified().await;
+            Observation::pass()
+        }
+    })
+}
+
+/// Sends `n` concurrent `/health` requests: all of them are made (and have
+/// looked at the check) before the held check is released.
+async fn thousand_at_once(
+    service: &HealthService,
+    runs: &Arc<AtomicUsize>,
+    gate: &Arc<tokio::sync::Notify>,
+    expected_runs: usize,
+) {
+    let requests = join_all((0..1000).map(|_| service.clone().oneshot(get("/health"))));
+    let release = async {
+        while runs.load(Ordering::SeqCst) < expected_runs {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+    };
+    let (responses, ()) = futures_util::future::join(requests, release).await;
+    assert_eq!(responses.len(), 1000);
+    for resp in responses {
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(body(resp).await.starts_with(r#"{"status":"warn""#));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousand_concurrent_probes_run_each_check_once_per_ttl() {
-    let clock = FakeClock::new();
-    let runs_a = Arc::new(AtomicUsize::new(0));
-    let runs_b = Arc::new(AtomicUsize::new(0));
+async fn thousand_concurrent_probes_share_one_run() {
+    // No cache at all: only single flight can keep this to one run.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let fast_runs = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Notify::new());
-    let waiting = gate.clone();
     let health = Health::builder()
-        .clock(clock.clone())
         .details(Details::Always)
-        .check(Check::new(
-            "slow",
-            counting(&runs_a, move |_| {
-                let gate = waiting.clone();
-                async move {
-                    gate.notified().await;
-                    Observation::pass()
-                }
-            }),
-        ))
+        .check(
+            Check::new("slow", held(&runs, &gate))
+                .cache_ttl(Duration::ZERO)
+                .timeout(Duration::from_secs(60)),
+        )
         .check(
             Check::new(
                 "fast",
-                counting(&runs_b, |_| async { Observation::warn("meh") }),
+                counting(&fast_runs, |_| async { Observation::warn("meh") }),
+            )
+            .criticality(Criticality::Degrading)
+            .cache_ttl(Duration::ZERO),
+        )
+        .build()
+        .unwrap();
+    let service = health.service();
+    thousand_at_once(&service, &runs, &gate, 1).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one run of the held check");
+    assert!(fast_runs.load(Ordering::SeqCst) <= 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_probes_run_each_check_once_per_ttl() {
+    let clock = FakeClock::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let fast_runs = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let health = Health::builder()
+        .clock(clock.clone())
+        .details(Details::Always)
+        .check(Check::new("slow", held(&runs, &gate)).timeout(Duration::from_secs(60)))
+        .check(
+            Check::new(
+                "fast",
+                counting(&fast_runs, |_| async { Observation::warn("meh") }),
             )
             .criticality(Criticality::Degrading),
         )
         .build()
         .unwrap();
-
     let service = health.service();
-    let requests: Vec<_> = (0..1000)
-        .map(|_| tokio::spawn(service.clone().oneshot(get("/health"))))
-        .collect();
-    // Every request is in flight while the slow check is held; wait until
-    // the one run of it has started, then release it.
-    while runs_a.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
-    gate.notify_one();
-    let responses = join_all(requests).await;
-    assert_eq!(responses.len(), 1000);
-    for resp in responses {
-        let resp = resp.unwrap().unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        assert!(body(resp).await.starts_with(r#"{"status":"warn""#));
-    }
-    assert_eq!(
-        runs_a.load(Ordering::SeqCst),
-        1,
-        "one run of the slow check"
-    );
-    assert_eq!(
-        runs_b.load(Ordering::SeqCst),
-        1,
-        "one run of the fast check"
-    );
+    thousand_at_once(&service, &runs, &gate, 1).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(fast_runs.load(Ordering::SeqCst), 1);
 
-    // Next TTL: again one run each for another thousand.
-    clock.advance(Check::DEFAULT_TTL);
-    gate.notify_one(); // stored permit for the next run
+    // Same TTL: no run at all for another thousand.
     let responses = join_all((0..1000).map(|_| service.clone().oneshot(get("/health")))).await;
     assert!(responses
         .iter()
         .all(|r| r.as_ref().unwrap().status() == StatusCode::OK));
-    assert_eq!(runs_a.load(Ordering::SeqCst), 2);
-    assert_eq!(runs_b.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        (
+            runs.load(Ordering::SeqCst),
+            fast_runs.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+
+    // Next TTL: one more run each.
+    clock.advance(Check::DEFAULT_TTL);
+    thousand_at_once(&service, &runs, &gate, 2).await;
+    assert_eq!(
+        (
+            runs.load(Ordering::SeqCst),
+            fast_runs.load(Ordering::SeqCst)
+        ),
+        (2, 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -692,18 +737,8 @@ async fn shutdown_on_waits_for_the_signal() {
 async fn cancelled_probe_does_not_cancel_the_shared_run() {
     let runs = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Notify::new());
-    let waiting = gate.clone();
     let health = Health::builder()
-        .check(Check::new(
-            "held",
-            counting(&runs, move |_| {
-                let gate = waiting.clone();
-                async move {
-                    gate.notified().await;
-                    Observation::pass()
-                }
-            }),
-        ))
+        .check(Check::new("held", held(&runs, &gate)))
         .build()
         .unwrap();
     // A probe starts the run, then its client goes away.
