@@ -2,8 +2,8 @@
 //!
 //! Two things more than one crate needs, written once:
 //!
-//! - [`clock`]: an injectable monotonic [`Clock`](clock::Clock), with a
-//!   [`FakeClock`](clock::FakeClock) for exact, fast tests.
+//! - [`clock`]: an injectable monotonic [`Clock`], with a
+//!   [`FakeClock`] for exact, fast tests.
 //! - [`proxy`]: the client address and scheme of a request behind trusted
 //!   reverse proxies (`Forwarded`, `X-Forwarded-For`, `X-Forwarded-Proto`,
 //!   CIDRs), so a client can never choose its own address.

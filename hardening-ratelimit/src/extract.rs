@@ -1,0 +1,464 @@
+//! Who is counted: the [`KeyExtractor`] strategy and the ready-made
+//! extractors.
+//!
+//! A key extractor looks at a request and returns the [`Key`] it is counted
+//! against, or `None` when it cannot tell (see [`MissingKey`]). Closures
+//! `Fn(&RequestRef<'_>) -> Option<Key>` are extractors too.
+//!
+//! | extractor | key |
+//! |---|---|
+//! | [`PeerIp`] | the TCP peer address |
+//! | [`ClientIp::trusting`] | the client address behind your reverse proxies |
+//! | [`UserOrIp`] | the authenticated user, else the client address |
+//! | [`Header`] | a header value, such as an API key |
+//! | [`Global`] | one key for everybody |
+//!
+//! IP keys group IPv6 addresses by prefix (default `/64`), so a host cannot
+//! rotate through its allocation to escape its limit.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use hardening_core::{PeerAddr, TrustedProxies};
+//! use hardening_ratelimit::{ClientIp, Key, KeyExtractor, RequestRef};
+//!
+//! let behind_lb = ClientIp::trusting(TrustedProxies::parse(["10.0.0.0/8"]).unwrap());
+//!
+//! let mut req = http::Request::builder()
+//!     .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+//!     .body(())
+//!     .unwrap();
+//! req.extensions_mut().insert(PeerAddr("10.0.0.2:4000".parse::<SocketAddr>().unwrap()));
+//! let key = behind_lb.extract(&RequestRef::from(&req));
+//! assert_eq!(key, Some(Key::ip("203.0.113.9".parse().unwrap(), 64)));
+//!
+//! // A closure is an extractor too.
+//! let tenant = |req: &RequestRef<'_>| {
+//!     req.headers().get("x-tenant")?.to_str().ok().map(Key::custom)
+//! };
+//! assert_eq!(tenant.extract(&RequestRef::from(&req)), None);
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use hardening_core::proxy::peer_addr;
+use hardening_core::TrustedProxies;
+use http::header::HeaderName;
+use http::{Extensions, HeaderMap, Method, Request, Uri};
+
+use crate::error::ConfigError;
+use crate::key::Key;
+
+/// Default IPv6 grouping prefix: one subscriber's usual allocation.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// Longest header value [`Header`] accepts as a key; longer values count as
+/// missing, so a client cannot make the limiter store big keys.
+pub const MAX_HEADER_KEY_LEN: usize = 256;
+
+/// The parts of a request a [`KeyExtractor`] may look at, independent of the
+/// body type.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestRef<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+impl<'a> RequestRef<'a> {
+    /// A view of the given parts.
+    pub fn new(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        extensions: &'a Extensions,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+            extensions,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The URI.
+    pub fn uri(&self) -> &'a Uri {
+        self.uri
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The extensions.
+    pub fn extensions(&self) -> &'a Extensions {
+        self.extensions
+    }
+
+    /// The TCP peer address: [`PeerAddr`](hardening_core::PeerAddr), or (feature
+    /// `axum`) axum's `ConnectInfo<SocketAddr>`.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        peer_addr(self.extensions)
+    }
+}
+
+impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
+    fn from(req: &'a Request<B>) -> Self {
+        Self::new(req.method(), req.uri(), req.headers(), req.extensions())
+    }
+}
+
+/// Chooses the [`Key`] a request is counted against.
+///
+/// Implemented by the ready-made extractors of this module and by closures
+/// `Fn(&RequestRef<'_>) -> Option<Key> + Send + Sync + 'static`. Return
+/// `None` when the request carries no usable key; the layer then applies its
+/// [`MissingKey`] rule. Extractors run on every request: keep them cheap and
+/// never panic.
+pub trait KeyExtractor: Send + Sync + 'static {
+    /// The key of `req`, if it has one.
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key>;
+}
+
+impl<F> KeyExtractor for F
+where
+    F: Fn(&RequestRef<'_>) -> Option<Key> + Send + Sync + 'static,
+{
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
+        self(req)
+    }
+}
+
+impl<K: KeyExtractor + ?Sized> KeyExtractor for Arc<K> {
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
+        (**self).extract(req)
+    }
+}
+
+/// What happens to a request whose key cannot be extracted (no peer address,
+/// no header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingKey {
+    /// Count it under the one shared [`Key::unknown`] (the default): keyless
+    /// requests share one quota, and never escape limiting.
+    #[default]
+    SharedKey,
+    /// Let it through unlimited.
+    Allow,
+    /// Reject it with `429`.
+    Reject,
+}
+
+fn check_prefix(prefix: u8) -> Result<u8, ConfigError> {
+    if (1..=128).contains(&prefix) {
+        Ok(prefix)
+    } else {
+        Err(ConfigError::new(
+            "ipv6_prefix",
+            prefix,
+            "a prefix length from 1 to 128, such as 64",
+        ))
+    }
+}
+
+/// The TCP peer address (IPv6 grouped by prefix). Use it when clients connect
+/// directly; behind a reverse proxy every client would share the proxy's
+/// address: use [`ClientIp::trusting`] there.
+///
+/// Reads [`PeerAddr`](hardening_core::PeerAddr) (insert it in plain hyper
+/// serving code) or, with the `axum` feature, axum's
+/// `ConnectInfo<SocketAddr>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerIp {
+    ipv6_prefix: u8,
+}
+
+impl Default for PeerIp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerIp {
+    /// The peer address, IPv6 grouped by `/64`.
+    pub const fn new() -> Self {
+        Self {
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
+        }
+    }
+
+    /// Groups IPv6 addresses by `/prefix` instead (`128` disables grouping).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] unless `prefix` is 1 to 128.
+    pub fn with_ipv6_prefix(self, prefix: u8) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ipv6_prefix: check_prefix(prefix)?,
+        })
+    }
+}
+
+impl KeyExtractor for PeerIp {
+    #[inline]
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
+        req.peer_addr()
+            .map(|peer| Key::ip(peer.ip(), self.ipv6_prefix))
+    }
+}
+
+/// The client address behind trusted reverse proxies: the forwarding header
+/// (`X-Forwarded-For` or `Forwarded`, as configured on the
+/// [`TrustedProxies`]) is walked right to left skipping only trusted proxy
+/// CIDRs, and ignored entirely when the peer is not a trusted proxy, so a
+/// client can never choose its own key. The resolution is
+/// [`TrustedProxies::client_ip_from`]'s.
+///
+/// # Clone
+///
+/// Copies the trusted network list.
+#[derive(Clone, Debug)]
+pub struct ClientIp {
+    proxies: TrustedProxies,
+    ipv6_prefix: u8,
+}
+
+impl ClientIp {
+    /// The client address, believing the forwarding headers of `proxies`.
+    pub fn trusting(proxies: TrustedProxies) -> Self {
+        Self {
+            proxies,
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
+        }
+    }
+
+    /// Groups IPv6 addresses by `/prefix` instead of `/64`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] unless `prefix` is 1 to 128.
+    pub fn with_ipv6_prefix(mut self, prefix: u8) -> Result<Self, ConfigError> {
+        self.ipv6_prefix = check_prefix(prefix)?;
+        Ok(self)
+    }
+
+    /// The client address of a request (ungrouped).
+    pub fn client_ip(&self, req: &RequestRef<'_>) -> Option<IpAddr> {
+        let peer = req.peer_addr()?;
+        Some(self.proxies.client_ip_from(peer.ip(), req.headers()))
+    }
+}
+
+impl KeyExtractor for ClientIp {
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
+        self.client_ip(req).map(|ip| Key::ip(ip, self.ipv6_prefix))
+    }
+}
+
+/// The authenticated user of a request: a request extension your
+/// authentication middleware inserts once it has verified the credentials.
+/// [`UserOrIp`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AuthenticatedUser(pub Arc<str>);
+
+impl AuthenticatedUser {
+    /// A user id.
+    pub fn new(id: impl Into<Arc<str>>) -> Self {
+        Self(id.into())
+    }
+}
+
+/// The authenticated user ([`AuthenticatedUser`] extension) when there is
+/// one, else the `fallback` extractor (the client address) for anonymous
+/// requests. Put the authentication middleware *outside* (before) the rate
+/// limit layer so the extension is set when the limiter runs.
+#[derive(Clone, Debug)]
+pub struct UserOrIp<F = ClientIp> {
+    fallback: F,
+}
+
+impl<F: KeyExtractor> UserOrIp<F> {
+    /// Users by id, anonymous requests by `fallback`
+    /// (`ClientIp::trusting(..)` or `PeerIp::new()`).
+    pub fn new(fallback: F) -> Self {
+        Self { fallback }
+    }
+}
+
+impl<F: KeyExtractor> KeyExtractor for UserOrIp<F> {
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
+        match req.extensions().get::<AuthenticatedUser>() {
+            Some(user) => Some(Key::user(user.0.clone())),
+            None => self.fallback.extract(req),
+        }
+    }
+}
+
+/// The value of one request header, such as an API key. A missing, empty,
+/// non-visible-ASCII or longer than [`MAX_HEADER_KEY_LEN`] value counts as
+/// no key.
+///
+/// Only use it for headers that are verified (an API key checked by an
+/// earlier layer) or where a client choosing its own key is harmless: a
+/// client can send a different value with each request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    name: HeaderName,
+}
+
+impl Header {
+    /// The value of header `name`.
+    pub fn new(name: HeaderName) -> Self {
+        Self { name }
+    }
+
+    /// The value of the header named `name`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `name` is not a valid header name.
+    pub fn named(name: &str) -> Result<Self, ConfigError> {
+        HeaderName::try_from(name)
+            .map(Self::new)
+            .map_err(|_| ConfigError::new("Header name", name, "a valid HTTP header name"))
+    }
+}
+
+impl KeyExtractor for Header {
+    fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
+        let value = req.headers().get(&self.name)?.to_str().ok()?.trim();
+        if value.is_empty() || value.len() > MAX_HEADER_KEY_LEN {
+            return None;
+        }
+        Some(Key::header_value(value))
+    }
+}
+
+/// One key for every request: a global limit on a route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Global;
+
+impl KeyExtractor for Global {
+    fn extract(&self, _req: &RequestRef<'_>) -> Option<Key> {
+        Some(Key::global())
+    }
+}
+
+impl fmt::Debug for dyn KeyExtractor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyExtractor")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hardening_core::PeerAddr;
+
+    fn req(peer: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().uri("/login");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let mut r = b.body(()).unwrap();
+        r.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        r
+    }
+
+    fn ip_key(s: &str) -> Option<Key> {
+        Some(Key::ip(s.parse().unwrap(), 64))
+    }
+
+    #[test]
+    fn forged_forwarded_for_from_untrusted_peer_is_ignored() {
+        let proxies = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let r = req("198.51.100.7:5000", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(
+            ClientIp::trusting(proxies.clone()).extract(&(&r).into()),
+            ip_key("198.51.100.7")
+        );
+        // With nobody trusted, the header never matters.
+        let r = req("10.0.0.1:5000", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(
+            ClientIp::trusting(TrustedProxies::none()).extract(&(&r).into()),
+            ip_key("10.0.0.1")
+        );
+        // PeerIp never reads headers.
+        assert_eq!(PeerIp::new().extract(&(&r).into()), ip_key("10.0.0.1"));
+    }
+
+    #[test]
+    fn chain_through_trusted_proxies_yields_the_real_client() {
+        let proxies = TrustedProxies::parse(["10.0.0.0/8", "192.168.0.0/16"]).unwrap();
+        let r = req(
+            "10.0.0.2:1",
+            &[(
+                "x-forwarded-for",
+                "6.6.6.6, 203.0.113.9, 192.168.1.1, 10.9.9.9",
+            )],
+        );
+        let ex = ClientIp::trusting(proxies);
+        assert_eq!(ex.extract(&(&r).into()), ip_key("203.0.113.9"));
+        assert_eq!(
+            ex.client_ip(&(&r).into()),
+            Some("203.0.113.9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn ipv6_prefix_is_configurable_and_validated() {
+        let r = req("[2001:db8:1:2:3::9]:1", &[]);
+        assert_eq!(
+            PeerIp::new().extract(&(&r).into()),
+            Some(Key::ip("2001:db8:1:2::".parse().unwrap(), 64))
+        );
+        let wide = PeerIp::new().with_ipv6_prefix(48).unwrap();
+        assert_eq!(
+            wide.extract(&(&r).into()),
+            Some(Key::ip("2001:db8:1::".parse().unwrap(), 48))
+        );
+        assert!(PeerIp::new().with_ipv6_prefix(0).is_err());
+        let err = ClientIp::trusting(TrustedProxies::none())
+            .with_ipv6_prefix(129)
+            .unwrap_err();
+        assert_eq!(err.field(), "ipv6_prefix");
+    }
+
+    #[test]
+    fn user_or_ip() {
+        let ex = UserOrIp::new(PeerIp::new());
+        let mut r = req("203.0.113.1:1", &[]);
+        assert_eq!(ex.extract(&(&r).into()), ip_key("203.0.113.1"));
+        r.extensions_mut().insert(AuthenticatedUser::new("alice"));
+        assert_eq!(ex.extract(&(&r).into()), Some(Key::user("alice")));
+    }
+
+    #[test]
+    fn header_global_and_missing() {
+        let ex = Header::named("x-api-key").unwrap();
+        assert_eq!(
+            ex.extract(&(&req("1.1.1.1:1", &[("x-api-key", " k1 ")])).into()),
+            Some(Key::header_value("k1"))
+        );
+        assert_eq!(ex.extract(&(&req("1.1.1.1:1", &[])).into()), None);
+        let long = "a".repeat(MAX_HEADER_KEY_LEN + 1);
+        assert_eq!(
+            ex.extract(&(&req("1.1.1.1:1", &[("x-api-key", &long)])).into()),
+            None
+        );
+        assert!(Header::named("bad header").is_err());
+        let no_peer = Request::new(());
+        assert_eq!(Global.extract(&(&no_peer).into()), Some(Key::global()));
+        assert_eq!(PeerIp::new().extract(&(&no_peer).into()), None);
+    }
+}

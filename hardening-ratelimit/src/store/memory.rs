@@ -1,0 +1,537 @@
+//! The in-process store: GCRA state in a [`DashMap`], bounded.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use hardening_core::clock::duration_to_nanos;
+
+use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
+use crate::error::ConfigError;
+use crate::gcra::{Gcra, GcraStep};
+use crate::key::Key;
+use crate::policy::PolicyId;
+
+/// How many client keys an [`InMemoryStore::new`] tracks at most.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+/// Rate-limit state in this process's memory: one `u64` per
+/// `(policy, key)` in a sharded concurrent map, updated lock-free with
+/// compare-and-swap.
+///
+/// # Bounded memory
+///
+/// - **Recovered keys are dropped.** A key whose state has fully recovered
+///   is indistinguishable from a new one, so forgetting it loses nothing.
+///   The store sweeps them out on the request path, amortised: every
+///   `max_keys / 8` new keys (at least 64), the request that inserts a new key
+///   sweeps the whole map once (`O(tracked keys)`, other requests keep
+///   running; only one sweep runs at a time). You may also call
+///   [`sweep`](InMemoryStore::sweep) from a background task.
+/// - **Hard cap.** At most [`max_keys`](InMemoryStore::max_keys) client keys
+///   are tracked ([`DEFAULT_MAX_KEYS`] by default). When the store is full
+///   and a request arrives from a client it does not track, that request is
+///   counted under the policy's one shared [`Key::overflow`] bucket (with the
+///   policy's quota) until sweeps free room. Clients already tracked are
+///   unaffected, memory stays bounded, and a flood of millions of distinct
+///   keys only ever throttles itself (and other newcomers during the flood)
+///   together. The overflow buckets (one per policy) are not counted in
+///   the cap. [`overflowed`](InMemoryStore::overflowed) counts these
+///   requests, for alerting.
+///
+/// Each tracked key costs about 48–64 bytes (measured by the benchmark
+/// `ratelimit`, group `memory`).
+///
+/// # Concurrency
+///
+/// A request matching one policy costs one shard read lock and one
+/// compare-and-swap. A request matching several policies reads every state,
+/// decides, then commits each with compare-and-swap; if another request
+/// changed one of the states in between, the commits already made are
+/// undone and the decision is retried, so a rejected request never
+/// consumes quota.
+///
+/// # Clone
+///
+/// Not `Clone`: share it with an `Arc` (the layer does).
+pub struct InMemoryStore {
+    map: DashMap<MapKey, AtomicU64>,
+    max_keys: usize,
+    sweep_every: usize,
+    tracked: AtomicUsize,
+    new_keys_since_sweep: AtomicUsize,
+    sweeping: AtomicBool,
+    overflowed: AtomicU64,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct MapKey {
+    policy: PolicyId,
+    key: Key,
+}
+
+impl MapKey {
+    fn is_overflow(&self) -> bool {
+        self.key == Key::overflow()
+    }
+}
+
+enum Insert {
+    Inserted,
+    Exists,
+    Full,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for InMemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryStore")
+            .field("tracked_keys", &self.tracked_keys())
+            .field("max_keys", &self.max_keys)
+            .field("overflowed", &self.overflowed())
+            .finish()
+    }
+}
+
+impl InMemoryStore {
+    /// A store tracking up to [`DEFAULT_MAX_KEYS`] keys.
+    pub fn new() -> Self {
+        Self::build(DEFAULT_MAX_KEYS)
+    }
+
+    /// A store tracking up to `max_keys` client keys.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `max_keys` is zero.
+    pub fn with_max_keys(max_keys: usize) -> Result<Self, ConfigError> {
+        if max_keys == 0 {
+            return Err(ConfigError::new(
+                "max_keys",
+                max_keys,
+                "at least one tracked key",
+            ));
+        }
+        Ok(Self::build(max_keys))
+    }
+
+    fn build(max_keys: usize) -> Self {
+        Self {
+            map: DashMap::new(),
+            max_keys,
+            sweep_every: (max_keys / 8).max(64),
+            tracked: AtomicUsize::new(0),
+            new_keys_since_sweep: AtomicUsize::new(0),
+            sweeping: AtomicBool::new(false),
+            overflowed: AtomicU64::new(0),
+        }
+    }
+
+    /// The cap on tracked client keys.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
+    /// Client keys currently tracked (overflow buckets excluded); never more
+    /// than [`max_keys`](InMemoryStore::max_keys).
+    pub fn tracked_keys(&self) -> usize {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    /// Requests counted under an overflow bucket because the store was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Drops every state that has fully recovered at `now` (a reading of the
+    /// layer's clock) and returns how many client keys were dropped.
+    pub fn sweep(&self, now: Duration) -> usize {
+        let now = duration_to_nanos(now);
+        let mut removed = 0;
+        self.map.retain(|k, tat| {
+            let keep = !Gcra::is_recovered(tat.load(Ordering::Acquire), now);
+            if !keep && !k.is_overflow() {
+                removed += 1;
+            }
+            keep
+        });
+        self.tracked.fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+
+    fn maybe_sweep(&self, now: u64) {
+        let n = self.new_keys_since_sweep.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < self.sweep_every || self.sweeping.swap(true, Ordering::Acquire) {
+            return;
+        }
+        self.new_keys_since_sweep.store(0, Ordering::Relaxed);
+        self.sweep(Duration::from_nanos(now));
+        self.sweeping.store(false, Ordering::Release);
+    }
+
+    /// Inserts a state for a key that was absent.
+    fn insert(&self, key: &MapKey, tat: u64, now: u64) -> Insert {
+        self.maybe_sweep(now);
+        let overflow = key.is_overflow();
+        if !overflow && self.tracked.fetch_add(1, Ordering::AcqRel) >= self.max_keys {
+            self.tracked.fetch_sub(1, Ordering::AcqRel);
+            return Insert::Full;
+        }
+        match self.map.entry(key.clone()) {
+            dashmap::Entry::Occupied(_) => {
+                if !overflow {
+                    self.tracked.fetch_sub(1, Ordering::AcqRel);
+                }
+                Insert::Exists
+            }
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(AtomicU64::new(tat));
+                Insert::Inserted
+            }
+        }
+    }
+
+    fn overflow_key(&self, key: &mut MapKey) {
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        key.key = Key::overflow();
+    }
+
+    fn check_one(&self, check: &PolicyCheck<'_>, now: u64) -> PolicyOutcome {
+        let gcra = check.policy().gcra();
+        let mut key = MapKey {
+            policy: check.policy_id(),
+            key: check.key().clone(),
+        };
+        loop {
+            if let Some(cell) = self.map.get(&key) {
+                let mut tat = cell.load(Ordering::Acquire);
+                loop {
+                    let step = gcra.decide(tat, now);
+                    if !step.allowed {
+                        return outcome(step);
+                    }
+                    match cell.compare_exchange_weak(
+                        tat,
+                        step.tat,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return outcome(step),
+                        Err(current) => tat = current,
+                    }
+                }
+            }
+            let step = gcra.decide(0, now);
+            match self.insert(&key, step.tat, now) {
+                Insert::Inserted => return outcome(step),
+                Insert::Exists => continue,
+                Insert::Full => self.overflow_key(&mut key),
+            }
+        }
+    }
+
+    fn check_many(&self, checks: &[PolicyCheck<'_>], now: u64) -> Decision {
+        struct Slot<'g> {
+            key: MapKey,
+            gcra: &'g Gcra,
+            observed: u64,
+            present: bool,
+            duplicate: bool,
+        }
+        let mut slots: Vec<Slot<'_>> = checks
+            .iter()
+            .map(|c| Slot {
+                key: MapKey {
+                    policy: c.policy_id(),
+                    key: c.key().clone(),
+                },
+                gcra: c.policy().gcra(),
+                observed: 0,
+                present: false,
+                duplicate: false,
+            })
+            .collect();
+        for i in 1..slots.len() {
+            slots[i].duplicate = slots[..i].iter().any(|s| s.key == slots[i].key);
+        }
+        loop {
+            // Read every state.
+            for slot in slots.iter_mut() {
+                match self.map.get(&slot.key) {
+                    Some(cell) => {
+                        slot.observed = cell.load(Ordering::Acquire);
+                        slot.present = true;
+                    }
+                    None => {
+                        if !slot.key.is_overflow()
+                            && self.tracked.load(Ordering::Relaxed) >= self.max_keys
+                        {
+                            self.overflow_key(&mut slot.key);
+                            // re-read under the overflow key
+                            match self.map.get(&slot.key) {
+                                Some(cell) => {
+                                    slot.observed = cell.load(Ordering::Acquire);
+                                    slot.present = true;
+                                }
+                                None => {
+                                    slot.observed = 0;
+                                    slot.present = false;
+                                }
+                            }
+                        } else {
+                            slot.observed = 0;
+                            slot.present = false;
+                        }
+                    }
+                }
+            }
+            // Decide.
+            let steps: Vec<GcraStep> = slots
+                .iter()
+                .map(|s| s.gcra.decide(s.observed, now))
+                .collect();
+            if steps.iter().any(|s| !s.allowed) {
+                return slots
+                    .iter()
+                    .map(|s| outcome(s.gcra.peek(s.observed, now)))
+                    .collect();
+            }
+            // Commit, undoing on conflict.
+            let mut committed = 0;
+            let mut conflict = false;
+            for (slot, step) in slots.iter().zip(&steps) {
+                if slot.duplicate {
+                    committed += 1;
+                    continue;
+                }
+                let ok = if slot.present {
+                    match self.map.get(&slot.key) {
+                        Some(cell) => cell
+                            .compare_exchange(
+                                slot.observed,
+                                step.tat,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_ok(),
+                        None => false,
+                    }
+                } else {
+                    matches!(self.insert(&slot.key, step.tat, now), Insert::Inserted)
+                };
+                if !ok {
+                    conflict = true;
+                    break;
+                }
+                committed += 1;
+            }
+            if !conflict {
+                return steps.into_iter().map(outcome).collect();
+            }
+            for (slot, step) in slots.iter().zip(&steps).take(committed) {
+                if slot.duplicate {
+                    continue;
+                }
+                if let Some(cell) = self.map.get(&slot.key) {
+                    let back = if slot.present { slot.observed } else { 0 };
+                    if cell
+                        .compare_exchange(step.tat, back, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        // Someone consumed after us: refund our one unit.
+                        let period = slot.gcra.period();
+                        let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                            Some(t.saturating_sub(period))
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn outcome(step: GcraStep) -> PolicyOutcome {
+    PolicyOutcome {
+        allowed: step.allowed,
+        remaining: step.remaining,
+        reset_after: Duration::from_nanos(step.reset_after),
+        retry_after: Duration::from_nanos(step.retry_after),
+    }
+}
+
+impl RateLimitStore for InMemoryStore {
+    type Future = std::future::Ready<Result<Decision, StoreError>>;
+
+    #[inline]
+    fn check(&self, checks: &[PolicyCheck<'_>], now: Duration) -> MaybeReady<Self::Future> {
+        let now = duration_to_nanos(now);
+        let decision = match checks {
+            [one] => {
+                let mut d = Decision::new();
+                d.push(self.check_one(one, now));
+                d
+            }
+            many => self.check_many(many, now),
+        };
+        MaybeReady::Ready(Ok(decision))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::quota::Quota;
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    fn decide(store: &InMemoryStore, checks: &[PolicyCheck<'_>], now: Duration) -> Decision {
+        match store.check(checks, now) {
+            MaybeReady::Ready(d) => d.unwrap(),
+            MaybeReady::Pending(_) => panic!("in-memory store is synchronous"),
+        }
+    }
+
+    const T0: Duration = Duration::from_secs(1000);
+
+    #[test]
+    fn quota_and_recovery() {
+        let store = InMemoryStore::new();
+        let p = Policy::new("mem-quota", Quota::per_minute(nz(5)));
+        let k = Key::user("u");
+        let c = [PolicyCheck::new(&p, &k)];
+        for remaining in (0..5).rev() {
+            let d = decide(&store, &c, T0);
+            assert!(d.is_allowed());
+            assert_eq!(d.outcomes()[0].remaining, remaining);
+        }
+        let d = decide(&store, &c, T0);
+        assert!(!d.is_allowed());
+        assert_eq!(d.retry_after(), Duration::from_secs(12));
+        assert_eq!(d.outcomes()[0].reset_after, Duration::from_secs(60));
+        assert!(decide(&store, &c, T0 + Duration::from_secs(12)).is_allowed());
+        assert_eq!(store.tracked_keys(), 1);
+        assert_eq!(store.sweep(T0 + Duration::from_secs(71)), 0);
+        assert_eq!(store.sweep(T0 + Duration::from_secs(72)), 1);
+        assert_eq!(store.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn several_policies_all_or_nothing() {
+        let store = InMemoryStore::new();
+        let tight = Policy::new("mem-tight", Quota::per_minute(nz(2)));
+        let loose = Policy::new("mem-loose", Quota::per_minute(nz(10)));
+        let ip = Key::ip("203.0.113.1".parse().unwrap(), 64);
+        let user = Key::user("bob");
+        let both = [
+            PolicyCheck::new(&tight, &ip),
+            PolicyCheck::new(&loose, &user),
+        ];
+        assert!(decide(&store, &both, T0).is_allowed());
+        assert!(decide(&store, &both, T0).is_allowed());
+        for _ in 0..5 {
+            let d = decide(&store, &both, T0);
+            assert!(!d.is_allowed());
+            assert!(!d.outcomes()[0].allowed);
+            assert!(d.outcomes()[1].allowed, "loose alone would admit");
+            assert_eq!(d.outcomes()[1].remaining, 8, "and was not charged");
+        }
+        let loose_only = [PolicyCheck::new(&loose, &user)];
+        assert_eq!(decide(&store, &loose_only, T0).outcomes()[0].remaining, 7);
+    }
+
+    #[test]
+    fn cap_sends_newcomers_to_overflow() {
+        let store = InMemoryStore::with_max_keys(3).unwrap();
+        let p = Policy::new("mem-cap", Quota::per_minute(nz(1)));
+        let keys: Vec<Key> = (0..5).map(|i| Key::custom(i.to_string())).collect();
+        for k in &keys[..3] {
+            assert!(decide(&store, &[PolicyCheck::new(&p, k)], T0).is_allowed());
+        }
+        assert_eq!(store.tracked_keys(), 3);
+        // two newcomers share one overflow bucket of 1/min
+        assert!(decide(&store, &[PolicyCheck::new(&p, &keys[3])], T0).is_allowed());
+        assert!(!decide(&store, &[PolicyCheck::new(&p, &keys[4])], T0).is_allowed());
+        assert_eq!(store.tracked_keys(), 3);
+        assert_eq!(store.overflowed(), 2);
+        // tracked clients are unaffected
+        assert!(!decide(&store, &[PolicyCheck::new(&p, &keys[0])], T0).is_allowed());
+        // after recovery a sweep makes room
+        let later = T0 + Duration::from_secs(60);
+        assert_eq!(store.sweep(later), 3);
+        assert!(decide(&store, &[PolicyCheck::new(&p, &keys[4])], later).is_allowed());
+        assert!(InMemoryStore::with_max_keys(0).is_err());
+    }
+
+    #[test]
+    fn a_million_distinct_keys_stay_under_the_cap() {
+        let max = 10_000;
+        let store = InMemoryStore::with_max_keys(max).unwrap();
+        let p = Policy::new("mem-flood", Quota::per_minute(nz(10)));
+        let mut now = T0;
+        let mut peak = 0;
+        for i in 0u32..1_000_000 {
+            // 1 µs apart: each key recovers after 6 s
+            now += Duration::from_micros(1);
+            let key = Key::ip(std::net::IpAddr::V4(i.into()), 64);
+            let _ = decide(&store, &[PolicyCheck::new(&p, &key)], now);
+            peak = peak.max(store.tracked_keys());
+        }
+        assert!(peak <= max, "peak {peak}");
+        assert_eq!(
+            store.map.len(),
+            store.tracked_keys() + 1,
+            "plus the overflow bucket"
+        );
+        // Frozen time: nothing recovers, still bounded.
+        let frozen = InMemoryStore::with_max_keys(max).unwrap();
+        for i in 0u32..200_000 {
+            let key = Key::ip(std::net::IpAddr::V4(i.into()), 64);
+            let _ = decide(&frozen, &[PolicyCheck::new(&p, &key)], T0);
+        }
+        assert_eq!(frozen.tracked_keys(), max);
+        assert!(frozen.map.len() <= max + 1);
+    }
+
+    #[test]
+    fn concurrent_multi_policy_never_over_admits() {
+        let store = Arc::new(InMemoryStore::new());
+        let a = Policy::new("mem-conc-a", Quota::per_minute(nz(50)));
+        let b = Policy::new("mem-conc-b", Quota::per_minute(nz(1000)));
+        let admitted = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (store, a, b, admitted) = (&store, &a, &b, &admitted);
+                s.spawn(move || {
+                    let shared = Key::global();
+                    let own = Key::custom(t.to_string());
+                    for _ in 0..200 {
+                        let checks = [PolicyCheck::new(a, &shared), PolicyCheck::new(b, &own)];
+                        if decide(store, &checks, T0).is_allowed() {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.load(Ordering::Relaxed), 50);
+        // b was charged only for admitted requests: 1000 - (its share)
+        let total_b: u32 = (0..4)
+            .map(|t| {
+                let k = Key::custom(t.to_string());
+                1000 - decide(&store, &[PolicyCheck::new(&b, &k)], T0).outcomes()[0].remaining - 1
+            })
+            .sum();
+        assert_eq!(total_b, 50);
+    }
+}
