@@ -433,6 +433,51 @@ mod tests {
         assert!(get(&empty, "/").await.headers().is_empty());
     }
 
+    #[tokio::test]
+    async fn typed_setters_replace_preset_values() {
+        use crate::permissions::{Allow, Feature, PermissionsPolicy};
+        use crate::{
+            CrossOriginOpenerPolicy, CrossOriginResourcePolicy, PermittedCrossDomainPolicies,
+            ReferrerPolicy,
+        };
+        let layer = SecurityHeadersLayer::builder()
+            .referrer_policy(ReferrerPolicy::SameOrigin)
+            .cross_origin_opener_policy(CrossOriginOpenerPolicy::SameOriginAllowPopups)
+            .cross_origin_resource_policy(CrossOriginResourcePolicy::CrossOrigin)
+            .permitted_cross_domain_policies(PermittedCrossDomainPolicies::MasterOnly)
+            .permissions_policy(
+                PermissionsPolicy::new().allow(Feature::Fullscreen, [Allow::SelfOrigin]),
+            )
+            .dns_prefetch(true)
+            .content_security_policy(ContentSecurityPolicy::api())
+            .build()
+            .unwrap();
+        let res = get(&layer, "/").await;
+        let h = res.headers();
+        for (name, value) in [
+            (REFERRER_POLICY, "same-origin"),
+            (CROSS_ORIGIN_OPENER_POLICY, "same-origin-allow-popups"),
+            (CROSS_ORIGIN_RESOURCE_POLICY, "cross-origin"),
+            (X_PERMITTED_CROSS_DOMAIN_POLICIES, "master-only"),
+            (PERMISSIONS_POLICY, "fullscreen=(self)"),
+            (X_DNS_PREFETCH_CONTROL, "on"),
+            (
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ] {
+            assert_eq!(header(h, &name), value, "{name}");
+        }
+        // a bad typed value fails the build, naming it
+        let err = SecurityHeadersLayer::builder()
+            .permissions_policy(
+                PermissionsPolicy::new().allow(Feature::Camera, [Allow::origin("camera.example")]),
+            )
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("camera.example"), "{err}");
+    }
+
     #[test]
     fn invalid_configuration_is_refused_with_a_named_error() {
         let err = SecurityHeadersLayer::builder()
