@@ -52,3 +52,5 @@ pub use key::{Key, RedactedKey};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
 pub use store::{InMemoryStore, RateLimitStore};
+#[cfg(feature = "redis")]
+pub use store::{FailurePolicy, RedisStore};

@@ -52,6 +52,8 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -63,6 +65,12 @@ use crate::policy::{Policy, PolicyId};
 use crate::quota::Quota;
 
 pub use memory::{InMemoryStore, DEFAULT_MAX_KEYS};
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    FailurePolicy, RedisDecisionFuture, RedisStore, RedisStoreBuilder, RedisStoreStats,
+    DEFAULT_KEY_PREFIX, DEFAULT_RETRY_INTERVAL, DEFAULT_SHORT_CIRCUIT_CAPACITY, DEFAULT_TIMEOUT,
+    DEFAULT_WARN_INTERVAL,
+};
 
 /// A store of rate-limit state that decides requests.
 ///
