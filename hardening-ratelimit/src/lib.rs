@@ -51,6 +51,6 @@ pub use extract::{
 pub use key::{Key, RedactedKey};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
-pub use store::{InMemoryStore, RateLimitStore};
 #[cfg(feature = "redis")]
 pub use store::{FailurePolicy, RedisStore};
+pub use store::{InMemoryStore, RateLimitStore};

@@ -80,11 +80,7 @@ impl<S: RateLimitStore> Env<S> {
     #[track_caller]
     fn assert_about(&self, actual: Duration, expected: Duration, what: &str) {
         let tolerance = self.tolerance();
-        let diff = if actual > expected {
-            actual - expected
-        } else {
-            expected - actual
-        };
+        let diff = actual.abs_diff(expected);
         assert!(
             diff <= tolerance,
             "{what}: got {actual:?}, expected {expected:?} (tolerance {tolerance:?})"
@@ -105,7 +101,11 @@ mod cases {
             let o = d.outcomes()[0];
             assert_eq!(o.remaining, remaining);
             assert_eq!(o.retry_after, Duration::ZERO);
-            env.assert_about(o.reset_after, Duration::from_secs(12 * (5 - u64::from(remaining))), "reset_after");
+            env.assert_about(
+                o.reset_after,
+                Duration::from_secs(12 * (5 - u64::from(remaining))),
+                "reset_after",
+            );
         }
         let d = env.one(&p, &k).await;
         assert!(!d.is_allowed());
@@ -114,7 +114,11 @@ mod cases {
         assert_eq!(o.remaining, 0);
         env.assert_about(o.retry_after, Duration::from_secs(12), "retry_after");
         env.assert_about(o.reset_after, Duration::from_secs(60), "reset_after");
-        env.assert_about(d.retry_after(), Duration::from_secs(12), "decision retry_after");
+        env.assert_about(
+            d.retry_after(),
+            Duration::from_secs(12),
+            "decision retry_after",
+        );
     }
 
     pub(crate) async fn rejections_consume_nothing<S: RateLimitStore>(env: Arc<Env<S>>) {
@@ -127,7 +131,11 @@ mod cases {
             assert!(!d.is_allowed());
             // Still one period to wait: the rejections did not push it back.
             env.assert_about(d.retry_after(), Duration::from_secs(30), "retry_after");
-            env.assert_about(d.outcomes()[0].reset_after, Duration::from_secs(60), "reset_after");
+            env.assert_about(
+                d.outcomes()[0].reset_after,
+                Duration::from_secs(60),
+                "reset_after",
+            );
         }
     }
 
@@ -136,7 +144,10 @@ mod cases {
         let loose = Policy::new("loose", Quota::per_minute(nz(10)));
         let ip = Key::ip("203.0.113.1".parse().unwrap(), 64);
         let user = Key::user("bob");
-        let both = [PolicyCheck::new(&tight, &ip), PolicyCheck::new(&loose, &user)];
+        let both = [
+            PolicyCheck::new(&tight, &ip),
+            PolicyCheck::new(&loose, &user),
+        ];
         assert!(env.decide(&both).await.is_allowed());
         let d = env.decide(&both).await;
         assert!(d.is_allowed());
@@ -149,7 +160,11 @@ mod cases {
             assert!(d.outcomes()[1].allowed, "loose alone would admit");
             assert_eq!(d.outcomes()[1].remaining, 8, "and was not charged");
             assert_eq!(d.outcomes()[1].retry_after, Duration::ZERO);
-            env.assert_about(d.outcomes()[1].reset_after, Duration::from_secs(12), "loose reset_after");
+            env.assert_about(
+                d.outcomes()[1].reset_after,
+                Duration::from_secs(12),
+                "loose reset_after",
+            );
             env.assert_about(d.retry_after(), Duration::from_secs(30), "retry_after");
         }
         let loose_only = [PolicyCheck::new(&loose, &user)];
@@ -161,7 +176,8 @@ mod cases {
             .map(|i| Policy::new(format!("p{i}"), Quota::per_minute(nz(3 + i))))
             .collect();
         let k = Key::custom("tenant-7");
-        let checks: Vec<PolicyCheck<'_>> = policies.iter().map(|p| PolicyCheck::new(p, &k)).collect();
+        let checks: Vec<PolicyCheck<'_>> =
+            policies.iter().map(|p| PolicyCheck::new(p, &k)).collect();
         for round in 0..3u32 {
             let d = env.decide(&checks).await;
             assert!(d.is_allowed());
@@ -188,7 +204,10 @@ mod cases {
         assert!(!env.one(&p, &alice).await.is_allowed());
         assert!(env.one(&p, &bob).await.is_allowed(), "another key");
         assert!(env.one(&q, &alice).await.is_allowed(), "another policy");
-        assert!(env.one(&p, &alice_ip).await.is_allowed(), "another kind of key");
+        assert!(
+            env.one(&p, &alice_ip).await.is_allowed(),
+            "another kind of key"
+        );
         assert!(env.one(&p, &Key::global()).await.is_allowed());
         assert!(env.one(&p, &Key::unknown()).await.is_allowed());
         assert!(!env.one(&p, &Key::global()).await.is_allowed());
@@ -245,13 +264,23 @@ mod cases {
             let o = d.outcomes()[0];
             assert_eq!(o.allowed, expected.allowed, "request {i}");
             assert_eq!(o.remaining, expected.remaining, "request {i}");
-            env.assert_about(o.reset_after, Duration::from_nanos(expected.reset_after), "reset_after");
-            env.assert_about(o.retry_after, Duration::from_nanos(expected.retry_after), "retry_after");
+            env.assert_about(
+                o.reset_after,
+                Duration::from_nanos(expected.reset_after),
+                "reset_after",
+            );
+            env.assert_about(
+                o.retry_after,
+                Duration::from_nanos(expected.retry_after),
+                "retry_after",
+            );
             tat = expected.tat;
         }
     }
 
-    pub(crate) async fn concurrent_requests_admit_exactly_the_quota<S: RateLimitStore>(env: Arc<Env<S>>) {
+    pub(crate) async fn concurrent_requests_admit_exactly_the_quota<S: RateLimitStore>(
+        env: Arc<Env<S>>,
+    ) {
         // Hour-long windows: the real time a Redis run takes recovers nothing.
         let shared = Policy::new("global", Quota::per_hour(nz(50)));
         let own = Policy::new("per-task", Quota::per_hour(nz(1000)));
@@ -263,7 +292,10 @@ mod cases {
                     let me = Key::custom(format!("task-{t}"));
                     let mut admitted = 0u32;
                     for _ in 0..20 {
-                        let checks = [PolicyCheck::new(&shared, &everyone), PolicyCheck::new(&own, &me)];
+                        let checks = [
+                            PolicyCheck::new(&shared, &everyone),
+                            PolicyCheck::new(&own, &me),
+                        ];
                         admitted += u32::from(env.decide(&checks).await.is_allowed());
                     }
                     admitted
@@ -280,7 +312,10 @@ mod cases {
             charged += 1000 - 1 - d.outcomes()[0].remaining;
         }
         assert_eq!(admitted, 50, "exactly the shared quota");
-        assert_eq!(charged, 50, "per-task policies charged only for admitted requests");
+        assert_eq!(
+            charged, 50,
+            "per-task policies charged only for admitted requests"
+        );
     }
 }
 

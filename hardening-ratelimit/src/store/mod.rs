@@ -64,13 +64,13 @@ use crate::key::Key;
 use crate::policy::{Policy, PolicyId};
 use crate::quota::Quota;
 
-pub use memory::{InMemoryStore, DEFAULT_MAX_KEYS};
 #[cfg(feature = "redis")]
 pub use self::redis::{
     FailurePolicy, RedisDecisionFuture, RedisStore, RedisStoreBuilder, RedisStoreStats,
     DEFAULT_KEY_PREFIX, DEFAULT_RETRY_INTERVAL, DEFAULT_SHORT_CIRCUIT_CAPACITY, DEFAULT_TIMEOUT,
     DEFAULT_WARN_INTERVAL,
 };
+pub use memory::{InMemoryStore, DEFAULT_MAX_KEYS};
 
 /// A store of rate-limit state that decides requests.
 ///

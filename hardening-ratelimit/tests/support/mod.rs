@@ -72,7 +72,10 @@ pub mod redis {
     }
 
     /// Every key under `prefix` (SCAN).
-    pub async fn keys_under(conn: &mut ::redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+    pub async fn keys_under(
+        conn: &mut ::redis::aio::MultiplexedConnection,
+        prefix: &str,
+    ) -> Vec<String> {
         let mut cursor = 0u64;
         let mut keys = Vec::new();
         loop {
@@ -140,7 +143,9 @@ pub mod redis {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(std::io::Error::other("redis-server did not answer PING within 10 s"))
+            Err(std::io::Error::other(
+                "redis-server did not answer PING within 10 s",
+            ))
         }
 
         fn answers_ping(&self) -> bool {
@@ -149,7 +154,9 @@ pub mod redis {
             };
             let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
             let mut buf = [0u8; 7];
-            s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+            s.write_all(b"PING\r\n").is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && &buf == b"+PONG\r\n"
         }
 
         /// Kills the server (SIGKILL: no goodbye to clients) and waits for it.

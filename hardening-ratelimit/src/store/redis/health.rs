@@ -103,7 +103,12 @@ impl Health {
         if due
             && self
                 .last_warning
-                .compare_exchange(last, now.saturating_add(1), Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(
+                    last,
+                    now.saturating_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
                 .is_ok()
         {
             let suppressed = self.suppressed.swap(0, Ordering::AcqRel);

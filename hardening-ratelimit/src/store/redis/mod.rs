@@ -656,7 +656,8 @@ pub struct RedisDecisionFuture {
 
 impl fmt::Debug for RedisDecisionFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisDecisionFuture").finish_non_exhaustive()
+        f.debug_struct("RedisDecisionFuture")
+            .finish_non_exhaustive()
     }
 }
 
@@ -764,10 +765,7 @@ mod tests {
             "redis://user:***@host:6379/0"
         );
         assert_eq!(mask_password("redis://:s3cret@host/"), "redis://:***@host/");
-        assert_eq!(
-            mask_password("redis://host:6379/"),
-            "redis://host:6379/"
-        );
+        assert_eq!(mask_password("redis://host:6379/"), "redis://host:6379/");
         assert_eq!(mask_password("nonsense"), "nonsense");
     }
 
