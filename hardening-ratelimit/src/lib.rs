@@ -35,22 +35,35 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod body;
 mod error;
 mod extract;
+mod future;
 pub mod gcra;
 mod key;
+mod layer;
 mod policy;
 mod quota;
+mod response;
+mod service;
+mod small_list;
 pub mod store;
 
+pub use body::RateLimitBody;
 pub use error::ConfigError;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, PeerIp, RequestRef,
     UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
+pub use future::ResponseFuture;
 pub use key::{Key, RedactedKey};
+pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
+pub use response::{
+    RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
+};
+pub use service::RateLimit;
+pub use store::{InMemoryStore, RateLimitStore};
 #[cfg(feature = "redis")]
 pub use store::{FailurePolicy, RedisStore};
-pub use store::{InMemoryStore, RateLimitStore};

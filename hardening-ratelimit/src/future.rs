@@ -1,0 +1,153 @@
+//! The response future of [`RateLimit`](crate::RateLimit).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::body::RateLimitBody;
+use crate::layer::{Shared, Verdict};
+use crate::response::{HeaderBlock, Matched};
+use crate::small_list::SmallList;
+use crate::store::RateLimitStore;
+
+pin_project! {
+    /// Response future of [`RateLimit`](crate::RateLimit): the inner
+    /// service's response with rate-limit headers added, or the layer's own
+    /// `429` / `503`.
+    pub struct ResponseFuture<S, ReqB, St>
+    where
+        S: Service<Request<ReqB>>,
+        St: RateLimitStore,
+    {
+        #[pin]
+        state: State<S, ReqB, St>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqB, St>
+    where
+        S: Service<Request<ReqB>>,
+        St: RateLimitStore,
+    {
+        Inner {
+            #[pin]
+            future: S::Future,
+            headers: Option<HeaderBlock>,
+        },
+        Respond {
+            response: Option<Response<Bytes>>,
+        },
+        Deciding {
+            #[pin]
+            decision: St::Future,
+            pending: Option<PendingCall<S, ReqB, St>>,
+        },
+    }
+}
+
+/// What a decision that is still pending needs to finish the call.
+pub(crate) struct PendingCall<S, ReqB, St> {
+    pub(crate) request: Request<ReqB>,
+    pub(crate) service: S,
+    pub(crate) shared: Arc<Shared<St>>,
+    pub(crate) matched: SmallList<Matched>,
+}
+
+impl<S, ReqB, St> ResponseFuture<S, ReqB, St>
+where
+    S: Service<Request<ReqB>>,
+    St: RateLimitStore,
+{
+    pub(crate) fn inner(future: S::Future, headers: Option<HeaderBlock>) -> Self {
+        Self {
+            state: State::Inner { future, headers },
+        }
+    }
+
+    pub(crate) fn respond(response: Response<Bytes>) -> Self {
+        Self {
+            state: State::Respond {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn deciding(decision: St::Future, pending: PendingCall<S, ReqB, St>) -> Self {
+        Self {
+            state: State::Deciding {
+                decision,
+                pending: Some(pending),
+            },
+        }
+    }
+}
+
+impl<S, ReqB, ResB, St> Future for ResponseFuture<S, ReqB, St>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    St: RateLimitStore,
+{
+    type Output = Result<Response<RateLimitBody<ResB>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Inner { future, headers } => {
+                    let mut res = ready!(future.poll(cx))?.map(RateLimitBody::inner);
+                    if let Some(headers) = headers.take() {
+                        headers.apply(res.headers_mut());
+                    }
+                    return Poll::Ready(Ok(res));
+                }
+                StateProj::Respond { response } => {
+                    let res = response.take().unwrap_or_else(polled_after_completion);
+                    return Poll::Ready(Ok(res.map(RateLimitBody::own)));
+                }
+                StateProj::Deciding { decision, pending } => {
+                    let result = ready!(decision.poll(cx));
+                    let Some(mut call) = pending.take() else {
+                        let res = polled_after_completion();
+                        return Poll::Ready(Ok(res.map(RateLimitBody::own)));
+                    };
+                    let next = match result {
+                        Ok(decision) => {
+                            match call
+                                .shared
+                                .after_decision(call.matched.as_slice(), &decision)
+                            {
+                                Verdict::Admit(headers) => State::Inner {
+                                    future: call.service.call(call.request),
+                                    headers,
+                                },
+                                Verdict::Reject(response) => State::Respond {
+                                    response: Some(response),
+                                },
+                            }
+                        }
+                        Err(err) => State::Respond {
+                            response: Some(call.shared.store_failed(&err)),
+                        },
+                    };
+                    state.set(next);
+                }
+            }
+        }
+    }
+}
+
+/// A future polled again after it completed is a caller bug; answer 500
+/// rather than panic.
+fn polled_after_completion() -> Response<Bytes> {
+    let mut res = Response::new(Bytes::new());
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    res
+}
