@@ -1,104 +1,5 @@
 //! The shared store: GCRA state in Redis, so every replica of a service
-//! enforces one limit (cargo feature `redis`).
-//!
-//! # How it decides
-//!
-//! One request is one round trip: `EVALSHA` of a Lua script
-//! (`gcra.lua`, loaded on first use and again whenever Redis answers
-//! `NOSCRIPT`, e.g. after a restart or `SCRIPT FLUSH`). The script reads the
-//! server's `TIME` — so replicas whose clocks disagree still agree on every
-//! decision — reads the state of every policy matching the request, decides
-//! each with the same arithmetic as [`Gcra`](crate::gcra::Gcra), and writes
-//! all of them or none (the [`RateLimitStore`] contract). Redis runs a script
-//! atomically, so concurrent replicas behave as if they took turns.
-//!
-//! # What Redis holds
-//!
-//! One string per `(policy, client)` that is not fully recovered:
-//! `<prefix><policy name>:<key form>` (e.g. `ratelimit:auth:ip:203.0.113.9`)
-//! holding the client's theoretical arrival time in nanoseconds since the
-//! Unix epoch, with a `PEXPIRE` equal to the time until that state has fully
-//! recovered. An expired key and a recovered state are the same thing, so
-//! Redis never holds dead keys: its memory is bounded by the clients limited
-//! *now*. The store needs a standalone Redis (or the primary behind
-//! Sentinel): one script touches several keys, which Redis Cluster only
-//! allows within one hash slot.
-//!
-//! Decisions are exact to the nanosecond for quota windows (burst × period)
-//! up to 2<sup>53</sup> ns, about 104 days (Lua numbers are doubles);
-//! longer windows are computed to double precision.
-//!
-//! # When Redis fails
-//!
-//! Each call has a timeout ([`RedisStoreBuilder::timeout`], 50 ms by
-//! default). When Redis is down, too slow or answers an error, the
-//! [`FailurePolicy`] applies: [`Local`](FailurePolicy::Local) (the default)
-//! decides with an in-process [`InMemoryStore`], so every replica keeps
-//! limiting on its own; [`FailOpen`](FailurePolicy::FailOpen) admits;
-//! [`FailClosed`](FailurePolicy::FailClosed) returns a [`StoreError`] and the
-//! layer answers `503` with `Retry-After`. A `tracing` warning (target
-//! `hardening_ratelimit`) is emitted at most once per
-//! [`warn_interval`](RedisStoreBuilder::warn_interval) with the number of
-//! failures it stands for.
-//!
-//! After a failure the store stops asking Redis for
-//! [`retry_interval`](RedisStoreBuilder::retry_interval) (250 ms by default):
-//! requests meanwhile get the failure policy at once instead of each waiting
-//! for a timeout, and a dead Redis sees one connection attempt per interval
-//! instead of one per request. Then one request probes Redis; when it
-//! answers, every request goes back to Redis. The store never trips for
-//! good.
-//!
-//! # Short-circuit
-//!
-//! When Redis says a client is limited under a policy for the next `T`, the
-//! store remembers it (in a bounded map,
-//! [`short_circuit_capacity`](RedisStoreBuilder::short_circuit_capacity))
-//! and answers that client's requests locally until `T` has passed, without
-//! a round trip, whenever every policy the request matches is remembered as
-//! limited (the usual case: one policy per route). A flood from one client
-//! then costs Redis about one call per period instead of one per request.
-//! The local answer is the one Redis would give: a GCRA state only moves
-//! forward and a limited client consumes nothing, so nothing another replica
-//! does can admit the client before `T`. `T` is measured on the layer's
-//! clock from before the round trip, so it errs early, never late. (Deleting
-//! a key by hand does not lift a short-circuit; it ends at `T` anyway.)
-//!
-//! # Example
-//!
-//! Nothing listens on port 1, so this store falls back to its local limiter:
-//!
-//! ```
-//! use std::num::NonZeroU32;
-//! use std::time::Duration;
-//! use hardening_ratelimit::store::{FailurePolicy, MaybeReady, PolicyCheck, RateLimitStore, RedisStore};
-//! use hardening_ratelimit::{Key, Policy, Quota};
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let store = RedisStore::builder("redis://127.0.0.1:1/")
-//!     .key_prefix("myapp:rl:")
-//!     .timeout(Duration::from_millis(50))
-//!     .failure_policy(FailurePolicy::Local)
-//!     .build()
-//!     .unwrap();
-//!
-//! let login = Policy::new("login", Quota::per_minute(NonZeroU32::new(2).unwrap()));
-//! let client = Key::ip("203.0.113.9".parse().unwrap(), 64);
-//! let mut admitted = 0;
-//! for _ in 0..3 {
-//!     let decision = match store.check(&[PolicyCheck::new(&login, &client)], Duration::ZERO) {
-//!         MaybeReady::Ready(decision) => decision,
-//!         MaybeReady::Pending(future) => future.await,
-//!     };
-//!     admitted += usize::from(decision.unwrap().is_allowed());
-//! }
-//! assert_eq!(admitted, 2);
-//! assert!(!store.is_redis_up());
-//!
-//! let err = RedisStore::builder("redis://127.0.0.1:6379/").timeout(Duration::ZERO).build().unwrap_err();
-//! assert_eq!(err.field(), "RedisStore timeout");
-//! # });
-//! ```
+//! enforces one limit (cargo feature `redis`). See [`RedisStore`].
 
 mod health;
 mod short_circuit;
@@ -186,13 +87,111 @@ pub struct RedisStoreStats {
 }
 
 /// Rate-limit state in Redis, shared by every replica that uses the same
-/// Redis, key prefix and policy names. See the [module docs](self) for the
-/// protocol, failure handling and the short-circuit.
+/// Redis, key prefix and policy names (cargo feature `redis`).
 ///
 /// Built with [`RedisStore::builder`]; connecting is lazy (on the first
 /// decision, which must run inside a Tokio runtime), so a service starts
 /// even while Redis is down. [`ping`](RedisStore::ping) checks the
 /// connection.
+///
+/// # How it decides
+///
+/// One request is one round trip: `EVALSHA` of a Lua script
+/// (`gcra.lua`, loaded on first use and again whenever Redis answers
+/// `NOSCRIPT`, e.g. after a restart or `SCRIPT FLUSH`). The script reads the
+/// server's `TIME` — so replicas whose clocks disagree still agree on every
+/// decision — reads the state of every policy matching the request, decides
+/// each with the same arithmetic as [`Gcra`](crate::gcra::Gcra), and writes
+/// all of them or none (the [`RateLimitStore`] contract). Redis runs a script
+/// atomically, so concurrent replicas behave as if they took turns.
+///
+/// # What Redis holds
+///
+/// One string per `(policy, client)` that is not fully recovered:
+/// `<prefix><policy name>:<key form>` (e.g. `ratelimit:auth:ip:203.0.113.9`)
+/// holding the client's theoretical arrival time in nanoseconds since the
+/// Unix epoch, with a `PEXPIRE` equal to the time until that state has fully
+/// recovered. An expired key and a recovered state are the same thing, so
+/// Redis never holds dead keys: its memory is bounded by the clients limited
+/// *now*. The store needs a standalone Redis (or the primary behind
+/// Sentinel): one script touches several keys, which Redis Cluster only
+/// allows within one hash slot.
+///
+/// Decisions are exact to the nanosecond for quota windows (burst × period)
+/// up to 2<sup>53</sup> ns, about 104 days (Lua numbers are doubles);
+/// longer windows are computed to double precision.
+///
+/// # When Redis fails
+///
+/// Each call has a timeout ([`RedisStoreBuilder::timeout`], 50 ms by
+/// default). When Redis is down, too slow or answers an error, the
+/// [`FailurePolicy`] applies: [`Local`](FailurePolicy::Local) (the default)
+/// decides with an in-process [`InMemoryStore`], so every replica keeps
+/// limiting on its own; [`FailOpen`](FailurePolicy::FailOpen) admits;
+/// [`FailClosed`](FailurePolicy::FailClosed) returns a [`StoreError`] and the
+/// layer answers `503` with `Retry-After`. A `tracing` warning (target
+/// `hardening_ratelimit`) is emitted at most once per
+/// [`warn_interval`](RedisStoreBuilder::warn_interval) with the number of
+/// failures it stands for.
+///
+/// After a failure the store stops asking Redis for
+/// [`retry_interval`](RedisStoreBuilder::retry_interval) (250 ms by default):
+/// requests meanwhile get the failure policy at once instead of each waiting
+/// for a timeout, and a dead Redis sees one connection attempt per interval
+/// instead of one per request. Then one request probes Redis; when it
+/// answers, every request goes back to Redis. The store never trips for
+/// good.
+///
+/// # Short-circuit
+///
+/// When Redis says a client is limited under a policy for the next `T`, the
+/// store remembers it (in a bounded map,
+/// [`short_circuit_capacity`](RedisStoreBuilder::short_circuit_capacity))
+/// and answers that client's requests locally until `T` has passed, without
+/// a round trip, whenever every policy the request matches is remembered as
+/// limited (the usual case: one policy per route). A flood from one client
+/// then costs Redis about one call per period instead of one per request.
+/// The local answer is the one Redis would give: a GCRA state only moves
+/// forward and a limited client consumes nothing, so nothing another replica
+/// does can admit the client before `T`. `T` is measured on the layer's
+/// clock from before the round trip, so it errs early, never late. (Deleting
+/// a key by hand does not lift a short-circuit; it ends at `T` anyway.)
+///
+/// # Example
+///
+/// Nothing listens on port 1, so this store falls back to its local limiter:
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use std::time::Duration;
+/// use hardening_ratelimit::store::{FailurePolicy, MaybeReady, PolicyCheck, RateLimitStore, RedisStore};
+/// use hardening_ratelimit::{Key, Policy, Quota};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = RedisStore::builder("redis://127.0.0.1:1/")
+///     .key_prefix("myapp:rl:")
+///     .timeout(Duration::from_millis(50))
+///     .failure_policy(FailurePolicy::Local)
+///     .build()
+///     .unwrap();
+///
+/// let login = Policy::new("login", Quota::per_minute(NonZeroU32::new(2).unwrap()));
+/// let client = Key::ip("203.0.113.9".parse().unwrap(), 64);
+/// let mut admitted = 0;
+/// for _ in 0..3 {
+///     let decision = match store.check(&[PolicyCheck::new(&login, &client)], Duration::ZERO) {
+///         MaybeReady::Ready(decision) => decision,
+///         MaybeReady::Pending(future) => future.await,
+///     };
+///     admitted += usize::from(decision.unwrap().is_allowed());
+/// }
+/// assert_eq!(admitted, 2);
+/// assert!(!store.is_redis_up());
+///
+/// let err = RedisStore::builder("redis://127.0.0.1:6379/").timeout(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err.field(), "RedisStore timeout");
+/// # });
+/// ```
 ///
 /// # Clone
 ///
