@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hardening_core::clock::{duration_to_nanos, Clock, MonotonicClock};
+use hardening_core::clock::{duration_to_nanos, Clock, CoarseMonotonicClock};
 
 use crate::breaker::Breaker;
 use crate::error::ConfigError;
@@ -162,6 +162,7 @@ pub(crate) type Hook = Arc<dyn Fn(&StateChange) + Send + Sync>;
 /// | [`jitter`](Self::jitter) | 0.2 (up to 20 % shorter) |
 /// | [`half_open_probes`](Self::half_open_probes) | 3 |
 /// | [`half_open_timeout`](Self::half_open_timeout) | 30 s |
+/// | [`clock`](Self::clock) | [`CoarseMonotonicClock`] |
 ///
 /// # Errors
 ///
@@ -256,7 +257,7 @@ impl CircuitBreakerBuilder {
             jitter: 0.2,
             half_open_probes: 3,
             half_open_timeout: Duration::from_secs(30),
-            clock: Arc::new(MonotonicClock::new()),
+            clock: Arc::new(CoarseMonotonicClock::new()),
             random: Arc::new(DefaultRandom::new()),
             on_state_change: None,
             name: None,
@@ -361,7 +362,11 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// The clock (default [`MonotonicClock`]); tests pass a
+    /// The clock (default [`CoarseMonotonicClock`]: millisecond resolution,
+    /// several times cheaper to read than
+    /// [`MonotonicClock`](hardening_core::MonotonicClock), which the
+    /// time-based window reads on every call). Pass `MonotonicClock` to
+    /// time slow calls of a few milliseconds precisely; tests pass a
     /// [`FakeClock`](hardening_core::FakeClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);

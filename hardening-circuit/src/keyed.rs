@@ -14,7 +14,7 @@ use http::uri::Authority;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::breaker::{Breaker, CallGuard};
+use crate::breaker::Breaker;
 use crate::classify::{Classify, HttpClassifier};
 use crate::config::CircuitBreakerBuilder;
 use crate::future::ResponseFuture;
@@ -386,7 +386,7 @@ where
         match breaker.acquire() {
             Ok(call) => {
                 let guard = if call.is_tracked() {
-                    Some(CallGuard::new(breaker, call))
+                    Some(breaker.guard_owned(call))
                 } else {
                     None
                 };

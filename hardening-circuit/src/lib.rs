@@ -136,6 +136,7 @@ mod machine;
 pub mod reject;
 mod service;
 mod state;
+mod stripe;
 mod window;
 
 pub use breaker::Breaker;
@@ -143,7 +144,7 @@ pub use classify::{Classify, ErrorsAreFailures, HttpClassifier, Outcome};
 pub use config::{CircuitBreakerBuilder, DefaultRandom, RandomSource, SlidingWindow};
 pub use error::{BoxError, CircuitOpen, ConfigError};
 pub use future::ResponseFuture;
-pub use hardening_core::clock::{Clock, FakeClock, MonotonicClock};
+pub use hardening_core::clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
 pub use keyed::{KeyExtractor, KeyedCircuitBreaker, KeyedCircuitBreakerLayer, UriAuthority};
 pub use layer::CircuitBreakerLayer;
 pub use service::CircuitBreaker;

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use crate::breaker::{Breaker, CallGuard, CallPermit};
+use crate::breaker::{Breaker, CallPermit};
 use crate::classify::{Classify, HttpClassifier};
 use crate::error::CircuitOpen;
 use crate::future::ResponseFuture;
@@ -15,11 +15,13 @@ use crate::reject::{BoxErrorRejection, Rejection};
 /// A service behind a circuit breaker. Made by
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
 ///
-/// The breaker decides in `poll_ready`: an admitted call reserves its permit
-/// there (and then waits for the inner service to be ready); a rejected call
-/// is ready at once, without polling the inner service, so an overloaded
-/// upstream cannot hold callers up. `call` then forwards the request or
-/// answers the rejection.
+/// When the breaker is not closed it decides in `poll_ready`: a half-open
+/// probe permit is reserved there (and then the service waits for the inner
+/// service to be ready); a rejected call is ready at once, without polling
+/// the inner service, so an overloaded upstream cannot hold callers up.
+/// `call` then forwards the request or answers the rejection. In the closed
+/// state nothing is reserved and `call` admits with one atomic load (if the
+/// breaker opened in between, that call is rejected).
 ///
 /// # Clone
 ///
@@ -72,8 +74,14 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let admission = self.admission.get_or_insert_with(|| self.breaker.acquire());
-        if admission.is_err() {
+        if self.admission.is_none() && !self.breaker.admits_without_permit() {
+            // Open, half-open or forced open: decide now, and reserve a
+            // probe permit if one is granted. (Closed needs no reservation:
+            // `call` takes its permit with one atomic load.)
+            self.admission = Some(self.breaker.acquire());
+        }
+        if let Some(Err(_)) = self.admission {
+            // Rejected: ready at once, without waiting for the inner service.
             return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {
@@ -82,7 +90,12 @@ where
             Poll::Ready(Err(error)) => {
                 // A service that cannot become ready counts as a failed call.
                 let result: Result<S::Response, S::Error> = Err(error);
-                if let Some(Ok(call)) = self.admission.take() {
+                let call = match self.admission.take() {
+                    Some(Ok(call)) => Some(call),
+                    Some(Err(_)) => None,
+                    None => self.breaker.acquire().ok(),
+                };
+                if let Some(call) = call {
                     if call.is_tracked() {
                         let outcome = self.classify.classify(&result);
                         self.breaker.complete(call, outcome);
@@ -98,15 +111,14 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        // Called without `poll_ready` (a contract violation): decide now.
-        let admission = self
-            .admission
-            .take()
-            .unwrap_or_else(|| self.breaker.acquire());
+        let admission = match self.admission.take() {
+            Some(admission) => admission,
+            None => self.breaker.acquire(),
+        };
         match admission {
             Ok(call) => {
                 let guard = if call.is_tracked() {
-                    Some(CallGuard::new(self.breaker.clone(), call))
+                    Some(self.breaker.guard_by_id(call))
                 } else {
                     None
                 };
@@ -396,8 +408,9 @@ mod tests {
         assert_eq!(a.breaker().state(), State::Open);
         assert_eq!(b.breaker().state(), State::Open);
 
-        // A reserved permit is not cloned.
-        let fresh = CircuitBreakerLayer::builder().build().unwrap();
+        // A reserved probe permit is not cloned.
+        let fresh = builder(&clock).build().unwrap();
+        fresh.breaker().force_open();
         let mut svc = fresh.layer(upstream(
             Arc::new(AtomicUsize::new(200)),
             Arc::new(AtomicUsize::new(0)),
