@@ -43,7 +43,8 @@ const MAX_PROBES: u32 = 10_000;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlidingWindow {
-    /// The last `size` calls.
+    /// The last `size` calls. Costs two atomic read-modify-writes per call
+    /// on a shared sequence (the time-based window costs none).
     Count {
         /// How many calls the window holds (1 to 1,000,000).
         size: u32,

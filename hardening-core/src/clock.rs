@@ -280,11 +280,7 @@ mod tests {
         let coarse_elapsed = c1 - c0;
         let precise_elapsed = p1 - p0;
         // Within the coarse clock's resolution (a few ms; allow 20 ms).
-        let diff = if coarse_elapsed > precise_elapsed {
-            coarse_elapsed - precise_elapsed
-        } else {
-            precise_elapsed - coarse_elapsed
-        };
+        let diff = coarse_elapsed.abs_diff(precise_elapsed);
         assert!(
             diff < Duration::from_millis(20),
             "{coarse_elapsed:?} vs {precise_elapsed:?}"
