@@ -1,3 +1,406 @@
-//! Placeholder until the ratelimit benchmark lands.
+//! Per-request cost of rate limiting, keyed by peer IP, around a ready no-op
+//! service: `hardening-ratelimit`'s `RateLimitLayer` beside `tower_governor`
+//! (same quota, same key) and `governor`'s keyed limiter called directly.
+//!
+//! ```text
+//! cargo bench -p hardening-benches --bench ratelimit -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Scenarios (one group, `ratelimit`):
+//! - `hot_key`: one client, quota never exhausted (every request admitted);
+//! - `hot_key_limited`: one client flooding a 10/s quota (every request
+//!   after the first ten rejected: the attack path);
+//! - `rotating_100k`: 100 000 clients in turn, all admitted;
+//! - `2_threads`: two threads, 100 000 clients each, all admitted.
+//!
+//! Requests are built outside the timed section; a request's drop and the
+//! response's construction are inside it for the two layers (that is what a
+//! layer costs), and absent for `governor_direct`, which only checks a key.
+//!
+//! Before the timings, the binary prints the resident memory per tracked
+//! key for 1 000 000 distinct keys (RSS growth / keys), for our in-memory
+//! store and for governor's keyed state store.
 #![allow(missing_docs)]
-fn main() {}
+
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use criterion::{criterion_group, BatchSize, BenchmarkId, Criterion, Throughput};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
+use hardening_core::PeerAddr;
+use hardening_ratelimit::store::{MaybeReady, PolicyCheck, RateLimitStore};
+use hardening_ratelimit::{InMemoryStore, Key, Policy, Quota, RateLimitLayer};
+use http::{Request, Response};
+use tower::{Layer, Service};
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::PeerIpKeyExtractor;
+use tower_governor::GovernorLayer;
+
+const ROTATING: u32 = 100_000;
+
+/// A ready service that answers an empty `200`.
+#[derive(Clone, Copy)]
+struct Noop;
+
+impl Service<Request<Body>> for Noop {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<Body>) -> Self::Future {
+        ready(Ok(Response::new(Body::empty())))
+    }
+}
+
+fn ip(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))
+}
+
+/// A request from `ip`, with the peer address the way axum and plain hyper
+/// code record it.
+fn request(ip: IpAddr) -> Request<Body> {
+    let addr = SocketAddr::new(ip, 40_000);
+    let mut req = Request::builder()
+        .uri("/api/items")
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    req.extensions_mut().insert(PeerAddr(addr));
+    req
+}
+
+/// `poll_ready`, `call` and one poll, as a server does for a ready service.
+fn drive<S>(svc: &mut S, req: Request<Body>) -> S::Response
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => panic!("no-op service is always ready"),
+    }
+    let fut = pin!(svc.call(req));
+    match fut.poll(&mut cx) {
+        Poll::Ready(Ok(res)) => res,
+        _ => panic!("no-op service answers at once"),
+    }
+}
+
+/// The quota of a scenario: "never exhausted" is 10^9/s with a burst of
+/// 10^9; "limited" is 10/s with a burst of 10.
+#[derive(Clone, Copy)]
+enum Load {
+    Admitted,
+    Limited,
+}
+
+impl Load {
+    fn count(self) -> u32 {
+        match self {
+            Load::Admitted => 1_000_000_000,
+            Load::Limited => 10,
+        }
+    }
+
+    fn ours(self) -> Quota {
+        Quota::per_second(NonZeroU32::new(self.count()).unwrap())
+    }
+
+    fn governor(self) -> governor::Quota {
+        governor::Quota::per_second(NonZeroU32::new(self.count()).unwrap())
+    }
+}
+
+fn ours(
+    load: Load,
+    headers: bool,
+) -> impl Service<Request<Body>, Error = Infallible> + Clone + Send {
+    RateLimitLayer::builder()
+        .policy(Policy::new("bench", load.ours()))
+        .headers_on_allowed(headers)
+        .store(InMemoryStore::with_max_keys(1_000_000).unwrap())
+        .build()
+        .unwrap()
+        .layer(Noop)
+}
+
+fn tower_governor(load: Load) -> impl Service<Request<Body>, Error = Infallible> + Clone + Send {
+    let q = load.governor();
+    let config = GovernorConfigBuilder::default()
+        .period(q.replenish_interval())
+        .burst_size(q.burst_size().get())
+        .key_extractor(PeerIpKeyExtractor)
+        .finish()
+        .unwrap();
+    GovernorLayer::new(config).layer(Noop)
+}
+
+fn governor_direct(load: Load) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
+    Arc::new(RateLimiter::keyed(load.governor()))
+}
+
+/// Client addresses: one, or `ROTATING` in turn.
+struct Clients {
+    offset: u32,
+    next: u32,
+    count: u32,
+}
+
+impl Clients {
+    fn new(count: u32) -> Self {
+        Self::starting_at(0, count)
+    }
+
+    fn starting_at(offset: u32, count: u32) -> Self {
+        Self {
+            offset,
+            next: 0,
+            count,
+        }
+    }
+
+    fn next(&mut self) -> IpAddr {
+        self.next = (self.next + 1) % self.count;
+        ip(self.offset + self.next)
+    }
+}
+
+fn single_thread(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ratelimit");
+    group.throughput(Throughput::Elements(1));
+    for (scenario, load, clients) in [
+        ("hot_key", Load::Admitted, 1),
+        ("hot_key_limited", Load::Limited, 1),
+        ("rotating_100k", Load::Admitted, ROTATING),
+    ] {
+        let mut svc = ours(load, false);
+        let mut keys = Clients::new(clients);
+        group.bench_function(BenchmarkId::new(scenario, "hardening"), |b| {
+            b.iter_batched(
+                || request(keys.next()),
+                |req| drive(&mut svc, req),
+                BatchSize::SmallInput,
+            )
+        });
+        let mut svc = ours(load, true);
+        let mut keys = Clients::new(clients);
+        group.bench_function(BenchmarkId::new(scenario, "hardening_with_headers"), |b| {
+            b.iter_batched(
+                || request(keys.next()),
+                |req| drive(&mut svc, req),
+                BatchSize::SmallInput,
+            )
+        });
+        let mut svc = tower_governor(load);
+        let mut keys = Clients::new(clients);
+        group.bench_function(BenchmarkId::new(scenario, "tower_governor"), |b| {
+            b.iter_batched(
+                || request(keys.next()),
+                |req| drive(&mut svc, req),
+                BatchSize::SmallInput,
+            )
+        });
+        let limiter = governor_direct(load);
+        let mut keys = Clients::new(clients);
+        group.bench_function(BenchmarkId::new(scenario, "governor_direct"), |b| {
+            b.iter_batched(
+                || keys.next(),
+                |ip| limiter.check_key(&ip).is_ok(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+
+    // Two threads, each cycling through its own 100 000 clients.
+    let threads = 2;
+    group.bench_function(BenchmarkId::new("2_threads", "hardening"), |b| {
+        let svc = ours(Load::Admitted, false);
+        b.iter_custom(|iters| two_threads(threads, iters, &svc))
+    });
+    group.bench_function(BenchmarkId::new("2_threads", "tower_governor"), |b| {
+        let svc = tower_governor(Load::Admitted);
+        b.iter_custom(|iters| two_threads(threads, iters, &svc))
+    });
+    group.bench_function(BenchmarkId::new("2_threads", "governor_direct"), |b| {
+        let limiter = governor_direct(Load::Admitted);
+        b.iter_custom(|iters| {
+            let per_thread = iters / threads as u64 + 1;
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let limiter = &limiter;
+                        s.spawn(move || {
+                            let mut keys = Clients::starting_at(t * ROTATING, ROTATING);
+                            let ips: Vec<IpAddr> = (0..per_thread).map(|_| keys.next()).collect();
+                            let start = Instant::now();
+                            for ip in &ips {
+                                black_box(limiter.check_key(ip).is_ok());
+                            }
+                            start.elapsed()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .max()
+                    .unwrap_or_default()
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Runs `iters` requests split over `threads` threads; the time of the
+/// slowest thread, counting only service calls (requests are built in
+/// untimed batches).
+fn two_threads<S>(threads: u32, iters: u64, svc: &S) -> Duration
+where
+    S: Service<Request<Body>, Error = Infallible> + Clone + Send,
+{
+    let per_thread = iters / u64::from(threads) + 1;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut svc = svc.clone();
+                s.spawn(move || {
+                    let mut keys = Clients::starting_at(t * ROTATING, ROTATING);
+                    let mut spent = Duration::ZERO;
+                    let mut left = per_thread;
+                    while left > 0 {
+                        let n = left.min(4096);
+                        left -= n;
+                        let batch: Vec<Request<Body>> =
+                            (0..n).map(|_| request(keys.next())).collect();
+                        let mut out = Vec::with_capacity(batch.len());
+                        let start = Instant::now();
+                        for req in batch {
+                            out.push(drive(&mut svc, req));
+                        }
+                        spent += start.elapsed();
+                        drop(out);
+                    }
+                    spent
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Resident memory per tracked key, for `n` distinct keys.
+fn memory_per_key() {
+    let n: u32 = 1_000_000;
+    let quota = Load::Limited;
+
+    let before = resident_bytes();
+    let store = InMemoryStore::with_max_keys(n as usize).unwrap();
+    let policy = Policy::new("memory", quota.ours());
+    for i in 0..n {
+        let key = Key::ip(ip(i), 64);
+        if let MaybeReady::Ready(d) =
+            store.check(&[PolicyCheck::new(&policy, &key)], Duration::ZERO)
+        {
+            black_box(d.ok());
+        }
+    }
+    let ours = resident_bytes().saturating_sub(before) as f64 / f64::from(n);
+    let tracked = store.tracked_keys();
+    drop(store);
+
+    let before = resident_bytes();
+    let limiter = governor_direct(quota);
+    for i in 0..n {
+        black_box(limiter.check_key(&ip(i)).is_ok());
+    }
+    let theirs = resident_bytes().saturating_sub(before) as f64 / f64::from(n);
+    let their_len = limiter.len();
+    drop(limiter);
+
+    println!(
+        "memory per tracked key ({n} keys, RSS growth): hardening {ours:.1} B ({tracked} tracked), governor keyed {theirs:.1} B ({their_len} tracked)"
+    );
+}
+
+criterion_group!(benches, single_thread);
+
+/// A plain loop for instruction-count profiling (load-independent, unlike
+/// wall time on a shared machine):
+///
+/// ```text
+/// RL_PROFILE=hardening|tower_governor|governor_direct|baseline [RL_CLIENTS=100000] [RL_LIMITED=1] [RL_N=100000] \
+///   valgrind --tool=callgrind target/release/deps/ratelimit-<hash>
+/// ```
+///
+/// `baseline` only builds and drops the requests; subtract it.
+fn profile(which: &str) {
+    let var = |name: &str| std::env::var(name).ok();
+    let clients: u32 = var("RL_CLIENTS").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let n: usize = var("RL_N").and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let load = if var("RL_LIMITED").is_some() {
+        Load::Limited
+    } else {
+        Load::Admitted
+    };
+    let mut keys = Clients::new(clients);
+    let mut hardening = ours(load, var("RL_HEADERS").is_some());
+    let mut tg = tower_governor(load);
+    let direct = governor_direct(load);
+    let mut done = 0;
+    while done < n {
+        let reqs: Vec<Request<Body>> = (0..n.min(10_000)).map(|_| request(keys.next())).collect();
+        done += reqs.len();
+        match which {
+            "hardening" => reqs
+                .into_iter()
+                .for_each(|r| drop(black_box(drive(&mut hardening, r)))),
+            "tower_governor" => reqs
+                .into_iter()
+                .for_each(|r| drop(black_box(drive(&mut tg, r)))),
+            "governor_direct" => reqs.into_iter().for_each(|r| {
+                let ip = r.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+                black_box(ip.map(|ip| direct.check_key(&ip).is_ok()));
+                drop(r);
+            }),
+            _ => drop(black_box(reqs)),
+        }
+    }
+}
+
+fn main() {
+    if let Ok(which) = std::env::var("RL_PROFILE") {
+        return profile(&which);
+    }
+    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+        memory_per_key();
+    }
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}

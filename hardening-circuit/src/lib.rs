@@ -145,6 +145,7 @@ mod keyed;
 mod layer;
 mod machine;
 pub mod reject;
+mod retry;
 mod service;
 mod state;
 mod stripe;
@@ -158,6 +159,12 @@ pub use future::ResponseFuture;
 pub use hardening_core::clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
 pub use keyed::{KeyExtractor, KeyedCircuitBreaker, KeyedCircuitBreakerLayer, UriAuthority};
 pub use layer::CircuitBreakerLayer;
+pub use retry::{
+    AttemptOutcome, AttemptTimeout, Backoff, ClassifyRetry, DeadlineExceeded,
+    DefaultRetryClassifier, IdempotentRequests, ReplayBody, ReplayableBody, Retry, RetryBudget,
+    RetryBudgetBuilder, RetryBuilder, RetryConfigError, RetryDecision, RetryFuture, RetryLayer,
+    RetryableRequest, DEFAULT_OVERLOAD_HEADER, IDEMPOTENCY_KEY,
+};
 pub use service::CircuitBreaker;
 pub use state::{Metrics, Reason, State, StateChange};
 

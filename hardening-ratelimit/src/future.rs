@@ -40,15 +40,14 @@ pin_project! {
         Inner {
             #[pin]
             future: S::Future,
-            headers: Option<HeaderBlock>,
+            headers: Option<Box<HeaderBlock>>,
         },
         Respond {
-            response: Option<Response<Bytes>>,
+            response: Option<Box<Response<Bytes>>>,
         },
         Deciding {
-            #[pin]
-            decision: St::Future,
-            pending: Option<PendingCall<S, ReqB, St>>,
+            decision: Pin<Box<St::Future>>,
+            pending: Option<Box<PendingCall<S, ReqB, St>>>,
         },
     }
 }
@@ -66,13 +65,13 @@ where
     S: Service<Request<ReqB>>,
     St: RateLimitStore,
 {
-    pub(crate) fn inner(future: S::Future, headers: Option<HeaderBlock>) -> Self {
+    pub(crate) fn inner(future: S::Future, headers: Option<Box<HeaderBlock>>) -> Self {
         Self {
             state: State::Inner { future, headers },
         }
     }
 
-    pub(crate) fn respond(response: Response<Bytes>) -> Self {
+    pub(crate) fn respond(response: Box<Response<Bytes>>) -> Self {
         Self {
             state: State::Respond {
                 response: Some(response),
@@ -83,8 +82,8 @@ where
     pub(crate) fn deciding(decision: St::Future, pending: PendingCall<S, ReqB, St>) -> Self {
         Self {
             state: State::Deciding {
-                decision,
-                pending: Some(pending),
+                decision: Box::pin(decision),
+                pending: Some(Box::new(pending)),
             },
         }
     }
@@ -109,15 +108,19 @@ where
                     return Poll::Ready(Ok(res));
                 }
                 StateProj::Respond { response } => {
-                    let res = response.take().unwrap_or_else(polled_after_completion);
+                    let res = match response.take() {
+                        Some(res) => *res,
+                        None => polled_after_completion(),
+                    };
                     return Poll::Ready(Ok(res.map(RateLimitBody::own)));
                 }
                 StateProj::Deciding { decision, pending } => {
-                    let result = ready!(decision.poll(cx));
-                    let Some(mut call) = pending.take() else {
+                    let result = ready!(decision.as_mut().poll(cx));
+                    let Some(call) = pending.take() else {
                         let res = polled_after_completion();
                         return Poll::Ready(Ok(res.map(RateLimitBody::own)));
                     };
+                    let mut call = *call;
                     let next = match result {
                         Ok(decision) => {
                             match call
@@ -134,7 +137,7 @@ where
                             }
                         }
                         Err(err) => State::Respond {
-                            response: Some(call.shared.store_failed(&err)),
+                            response: Some(Box::new(call.shared.store_failed(&err))),
                         },
                     };
                     state.set(next);

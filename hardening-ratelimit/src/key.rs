@@ -168,6 +168,32 @@ impl Key {
         };
     }
 
+    /// Feeds `policy` and the key to `state` in as few writes as possible
+    /// (the in-memory store hashes this on every request). Equal keys feed
+    /// equal data.
+    pub(crate) fn hash_with<H: std::hash::Hasher>(&self, policy: u32, state: &mut H) {
+        match &self.0 {
+            Repr::Ip(IpAddr::V4(v4)) => {
+                state.write_u64((u64::from(policy) << 32) | u64::from(u32::from(*v4)))
+            }
+            Repr::Ip(IpAddr::V6(v6)) => {
+                state.write_u128(u128::from(*v6) ^ u128::from(policy));
+                state.write_u8(128);
+            }
+            Repr::Ipv6Net(net, prefix) => {
+                state.write_u128(u128::from(*net) ^ u128::from(policy));
+                state.write_u8(*prefix);
+            }
+            Repr::Text(kind, value) => {
+                state.write_u64((u64::from(policy) << 8) | *kind as u64);
+                state.write(value.as_bytes());
+            }
+            Repr::Global => state.write_u64((u64::from(policy) << 8) | 0xf0),
+            Repr::Unknown => state.write_u64((u64::from(policy) << 8) | 0xf1),
+            Repr::Overflow => state.write_u64((u64::from(policy) << 8) | 0xf2),
+        }
+    }
+
     /// [`write_storage`](Key::write_storage) into a new string.
     pub fn to_storage_string(&self) -> String {
         let mut s = String::with_capacity(24);

@@ -362,9 +362,9 @@ impl<St> RateLimitLayerBuilder<St> {
 /// What the layer does with a decided request.
 pub(crate) enum Verdict {
     /// Call the inner service, then add these headers.
-    Admit(Option<HeaderBlock>),
+    Admit(Option<Box<HeaderBlock>>),
     /// Answer this instead.
-    Reject(Response<Bytes>),
+    Reject(Box<Response<Bytes>>),
 }
 
 /// Everything clones of the layer and its services share.
@@ -402,21 +402,25 @@ impl<St> Shared<St> {
 
     /// Turns a decision into the headers of an admitted request or the
     /// response of a limited one, logging rejections.
+    #[inline]
     pub(crate) fn after_decision(&self, matched: &[Matched], decision: &Decision) -> Verdict {
         if decision.is_allowed() {
-            Verdict::Admit(
-                self.headers_on_allowed.then(|| {
-                    HeaderBlock::new(&self.entries, matched, decision, self.legacy_headers)
-                }),
-            )
+            Verdict::Admit(self.headers_on_allowed.then(|| {
+                Box::new(HeaderBlock::new(
+                    &self.entries,
+                    matched,
+                    decision,
+                    self.legacy_headers,
+                ))
+            }))
         } else {
             self.log_rejection(matched, decision);
-            Verdict::Reject(response::too_many_requests(
+            Verdict::Reject(Box::new(response::too_many_requests(
                 &self.entries,
                 matched,
                 decision,
                 self.legacy_headers,
-            ))
+            )))
         }
     }
 

@@ -83,7 +83,7 @@ pub(crate) fn retry_after_secs(d: Duration) -> u64 {
 pub(crate) struct HeaderBlock {
     policy: HeaderValue,
     state: HeaderValue,
-    legacy: Option<[HeaderValue; 3]>,
+    legacy: Option<Box<[HeaderValue; 3]>>,
 }
 
 impl HeaderBlock {
@@ -127,7 +127,7 @@ impl HeaderBlock {
                 .iter()
                 .zip(outcomes)
                 .min_by_key(|(_, o)| (o.remaining, std::cmp::Reverse(o.reset_after)));
-            match pick {
+            Box::new(match pick {
                 Some(((i, _), o)) => [
                     HeaderValue::from(entries[*i].policy.quota().burst().get()),
                     HeaderValue::from(o.remaining),
@@ -138,7 +138,7 @@ impl HeaderBlock {
                     HeaderValue::from_static("0"),
                     HeaderValue::from_static("0"),
                 ],
-            }
+            })
         });
         Self {
             policy,
@@ -150,7 +150,8 @@ impl HeaderBlock {
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
         headers.append(RATELIMIT_POLICY.clone(), self.policy);
         headers.append(RATELIMIT.clone(), self.state);
-        if let Some([limit, remaining, reset]) = self.legacy {
+        if let Some(legacy) = self.legacy {
+            let [limit, remaining, reset] = *legacy;
             headers.insert(X_RATELIMIT_LIMIT.clone(), limit);
             headers.insert(X_RATELIMIT_REMAINING.clone(), remaining);
             headers.insert(X_RATELIMIT_RESET.clone(), reset);

@@ -90,7 +90,7 @@ where
                         MissingKey::SharedKey => Key::unknown(),
                         MissingKey::Allow => continue,
                         MissingKey::Reject => {
-                            return ResponseFuture::respond(shared.reject_missing(entry));
+                            return ResponseFuture::respond(Box::new(shared.reject_missing(entry)));
                         }
                     },
                 };
@@ -127,7 +127,9 @@ where
                     Verdict::Reject(response) => ResponseFuture::respond(response),
                 }
             }
-            MaybeReady::Ready(Err(err)) => ResponseFuture::respond(shared.store_failed(&err)),
+            MaybeReady::Ready(Err(err)) => {
+                ResponseFuture::respond(Box::new(shared.store_failed(&err)))
+            }
             MaybeReady::Pending(decision) => {
                 // The inner service was made ready by `poll_ready`; take that
                 // one into the future and keep a fresh clone here.

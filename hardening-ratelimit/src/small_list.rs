@@ -11,13 +11,15 @@ pub(crate) enum SmallList<T> {
 }
 
 impl<T> SmallList<T> {
+    #[inline]
     pub(crate) fn push(&mut self, item: T) {
-        match std::mem::take(self) {
+        match self {
             SmallList::Empty => *self = SmallList::One(item),
-            SmallList::One(first) => *self = SmallList::Many(vec![first, item]),
-            SmallList::Many(mut v) => {
-                v.push(item);
-                *self = SmallList::Many(v);
+            SmallList::Many(v) => v.push(item),
+            SmallList::One(_) => {
+                if let SmallList::One(first) = std::mem::take(self) {
+                    *self = SmallList::Many(vec![first, item]);
+                }
             }
         }
     }

@@ -215,11 +215,11 @@ pub struct PolicyOutcome {
 
 /// The decision on one request: one [`PolicyOutcome`] per check.
 ///
-/// Holds up to two outcomes inline (a request rarely matches more policies),
-/// so building a decision does not allocate.
+/// Holds one outcome inline (most requests match one policy), so deciding
+/// such a request does not allocate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decision {
-    inline: [PolicyOutcome; 2],
+    inline: [PolicyOutcome; 1],
     len: u8,
     spill: Vec<PolicyOutcome>,
 }
@@ -228,23 +228,24 @@ impl Decision {
     /// An empty decision.
     pub const fn new() -> Self {
         Self {
-            inline: [
-                PolicyOutcome {
-                    allowed: false,
-                    remaining: 0,
-                    reset_after: Duration::ZERO,
-                    retry_after: Duration::ZERO,
-                },
-                PolicyOutcome {
-                    allowed: false,
-                    remaining: 0,
-                    reset_after: Duration::ZERO,
-                    retry_after: Duration::ZERO,
-                },
-            ],
+            inline: [PolicyOutcome {
+                allowed: false,
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                retry_after: Duration::ZERO,
+            }],
             len: 0,
             spill: Vec::new(),
         }
+    }
+
+    /// A decision with one outcome.
+    #[inline]
+    pub fn single(outcome: PolicyOutcome) -> Self {
+        let mut d = Self::new();
+        d.inline[0] = outcome;
+        d.len = 1;
+        d
     }
 
     /// Appends the outcome of the next check.
@@ -364,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn decision_spills_past_two() {
+    fn decision_spills_past_one() {
         let d: Decision = (0..5).map(|i| outcome(true, i)).collect();
         assert_eq!(d.outcomes().len(), 5);
         assert_eq!(d.outcomes()[3].retry_after, Duration::from_secs(3));

@@ -1,5 +1,5 @@
 //! The upstream behind `POST /llm/complete`, called through a circuit
-//! breaker.
+//! breaker and, inside it, a retry layer.
 //!
 //! Without `--upstream URL` (`UPSTREAM_URL`) the example starts a small
 //! simulated upstream on `127.0.0.1:0` that fails a share of its calls
@@ -8,6 +8,11 @@
 //! `hardening_circuit` breaker; once the breaker is open, the route answers
 //! `503 Service Unavailable` with `Retry-After` at once instead of waiting on
 //! a failing upstream.
+//!
+//! Inside the breaker, a `hardening_circuit` retry layer makes up to 3
+//! attempts per call (jittered backoff, 15 s deadline, shared budget). Every
+//! call carries a fresh `Idempotency-Key`, which is what makes this POST
+//! retryable: an upstream that deduplicates on the key runs it once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,7 +24,10 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use hardening_circuit::{BoxError, Breaker, CircuitBreakerLayer, CircuitOpen, SlidingWindow};
+use hardening_circuit::{
+    Backoff, BoxError, Breaker, CircuitBreakerLayer, CircuitOpen, DefaultRetryClassifier,
+    RetryLayer, SlidingWindow, IDEMPOTENCY_KEY,
+};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -31,7 +39,7 @@ use tower::{ServiceBuilder, ServiceExt};
 
 use crate::cli::Config;
 
-/// The client stack: breaker (outermost) → timeout → hyper's client.
+/// The client stack: breaker (outermost) → retry → timeout → hyper's client.
 type UpstreamService = BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>;
 
 /// The largest upstream answer passed on.
@@ -39,6 +47,12 @@ const MAX_UPSTREAM_BODY: usize = 1 << 20;
 
 /// The longest one upstream call may take before it counts as failed.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempts per completion, the first call included.
+const UPSTREAM_ATTEMPTS: u32 = 3;
+
+/// The longest a completion may take over all its attempts and waits.
+const UPSTREAM_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A handle to the upstream.
 #[derive(Clone)]
@@ -96,14 +110,35 @@ impl Upstream {
             .build()?;
         let breaker = layer.breaker().clone();
 
+        let retry = RetryLayer::builder()
+            .max_attempts(UPSTREAM_ATTEMPTS)
+            .backoff(Backoff::exponential(
+                Duration::from_millis(50),
+                Duration::from_secs(1),
+            ))
+            .deadline(UPSTREAM_DEADLINE)
+            // This upstream reports transient failures as 500 too; the
+            // Idempotency-Key on every call makes retrying them safe.
+            .classify(DefaultRetryClassifier::with_statuses([
+                StatusCode::REQUEST_TIMEOUT,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::GATEWAY_TIMEOUT,
+            ]))
+            .build()?;
+
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         let service = ServiceBuilder::new()
             // The breaker is outermost: it sees one outcome per logical call
             // and, when open, answers before anything below runs.
             .layer(layer)
-            // Retry (hardening-circuit's RetryLayer) goes here, INSIDE the
-            // breaker: retries of one call are not counted as several
-            // failures, and an open breaker stops the retries too.
+            // Retry goes INSIDE the breaker: a blip a retry absorbs is one
+            // success for the breaker, a call that fails for good is one
+            // failure (not three), and an open breaker stops retries too.
+            .layer(retry)
+            // The timeout is innermost, so it bounds each attempt.
             .timeout(UPSTREAM_TIMEOUT)
             .service(client);
 
@@ -138,6 +173,11 @@ impl Upstream {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        // One key per logical call, the same on every retry of it.
+        let key = format!("llm-{:032x}", rand::random::<u128>());
+        if let Ok(key) = HeaderValue::try_from(key) {
+            req.headers_mut().insert(IDEMPOTENCY_KEY, key);
+        }
 
         let resp = match self.inner.service.clone().oneshot(req).await {
             Ok(resp) => resp,

@@ -1,0 +1,160 @@
+//! The precomputed header set and the per-response work: no I/O, no
+//! allocation except the nonced CSP value.
+
+use bytes::Bytes;
+use http::header::{Entry, HeaderMap};
+use http::{HeaderName, HeaderValue};
+
+use hardening_core::TrustedProxies;
+
+use crate::nonce::{CspNonce, NONCE_LEN};
+use crate::policy::HeaderMode;
+
+/// A header with its final values: one for requests that arrived over HTTPS,
+/// one for plain HTTP (`None`: not sent). They differ only for HSTS (HTTPS
+/// only) and for a CSP with `upgrade-insecure-requests` (HTTPS only).
+#[derive(Clone, Debug)]
+pub(crate) struct FixedHeader {
+    pub(crate) name: HeaderName,
+    pub(crate) https: Option<HeaderValue>,
+    pub(crate) http: Option<HeaderValue>,
+    pub(crate) mode: HeaderMode,
+}
+
+/// A CSP header whose value is completed with the request's nonce.
+#[derive(Clone, Debug)]
+pub(crate) struct NoncedHeader {
+    pub(crate) name: HeaderName,
+    /// The rendered policy, cut where the nonce sources go.
+    pieces: Box<[Box<str>]>,
+    /// The exact length of the finished value, over HTTPS.
+    len: usize,
+    /// Bytes at the end of the last piece sent over HTTPS only.
+    https_only_suffix: usize,
+    /// The policy without nonce (HTTPS, plain HTTP), should the finished
+    /// value ever be refused (it cannot be: every byte was checked at build
+    /// time). Inline code is then blocked: failing closed.
+    fallback: (HeaderValue, HeaderValue),
+    pub(crate) mode: HeaderMode,
+}
+
+const NONCE_PREFIX: &str = "'nonce-";
+
+impl NoncedHeader {
+    pub(crate) fn new(
+        name: HeaderName,
+        text: &str,
+        nonce_at: &[usize],
+        https_only_suffix: usize,
+        fallback: (HeaderValue, HeaderValue),
+        mode: HeaderMode,
+    ) -> Self {
+        let mut pieces = Vec::with_capacity(nonce_at.len() + 1);
+        let mut start = 0;
+        for &at in nonce_at {
+            pieces.push(text.get(start..at).unwrap_or_default().into());
+            start = at;
+        }
+        pieces.push(text.get(start..).unwrap_or_default().into());
+        let len = text.len() + nonce_at.len() * (NONCE_PREFIX.len() + NONCE_LEN + 1);
+        NoncedHeader {
+            name,
+            pieces: pieces.into_boxed_slice(),
+            len,
+            https_only_suffix,
+            fallback,
+            mode,
+        }
+    }
+
+    /// The policy with `'nonce-…'` in place: one allocation of exactly the
+    /// final size, which the `HeaderValue` then owns.
+    pub(crate) fn value(&self, nonce: &CspNonce, https: bool) -> HeaderValue {
+        let trim = if https { 0 } else { self.https_only_suffix };
+        let mut buf = Vec::with_capacity(self.len - trim);
+        let last = self.pieces.len().saturating_sub(1);
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                buf.extend_from_slice(NONCE_PREFIX.as_bytes());
+                buf.extend_from_slice(nonce.as_bytes());
+                buf.push(b'\'');
+            }
+            let piece = piece.as_bytes();
+            let piece = if i == last {
+                piece
+                    .get(..piece.len().saturating_sub(trim))
+                    .unwrap_or(piece)
+            } else {
+                piece
+            };
+            buf.extend_from_slice(piece);
+        }
+        HeaderValue::from_maybe_shared(Bytes::from(buf)).unwrap_or_else(|_| self.fallback(https))
+    }
+
+    pub(crate) fn fallback(&self, https: bool) -> HeaderValue {
+        if https {
+            self.fallback.0.clone()
+        } else {
+            self.fallback.1.clone()
+        }
+    }
+}
+
+/// Everything one profile sends, ready to copy into responses.
+#[derive(Clone, Debug)]
+pub(crate) struct HeaderSet {
+    pub(crate) fixed: Box<[FixedHeader]>,
+    pub(crate) nonced: Box<[NoncedHeader]>,
+    pub(crate) strip: Box<[HeaderName]>,
+    pub(crate) nonce: bool,
+    /// Whether any header depends on the request's scheme.
+    pub(crate) needs_scheme: bool,
+    pub(crate) proxies: TrustedProxies,
+}
+
+impl HeaderSet {
+    /// Writes the headers into a response's header map.
+    pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool, nonce: Option<&CspNonce>) {
+        for name in self.strip.iter() {
+            headers.remove(name);
+        }
+        let _ = headers.try_reserve(self.fixed.len() + self.nonced.len());
+        for h in self.fixed.iter() {
+            let value = if https { &h.https } else { &h.http };
+            if let Some(value) = value {
+                put(headers, &h.name, h.mode, || value.clone());
+            }
+        }
+        for h in self.nonced.iter() {
+            put(headers, &h.name, h.mode, || match nonce {
+                Some(nonce) => h.value(nonce, https),
+                None => h.fallback(https),
+            });
+        }
+    }
+}
+
+/// Adds one header according to its mode. The value is only made when it is
+/// used. Reaching the header map's size limit (32768 entries, only a hostile
+/// upstream gets there) drops the header instead of panicking.
+fn put(
+    headers: &mut HeaderMap,
+    name: &HeaderName,
+    mode: HeaderMode,
+    value: impl FnOnce() -> HeaderValue,
+) {
+    match mode {
+        HeaderMode::IfAbsent => {
+            if let Ok(Entry::Vacant(slot)) = headers.try_entry(name) {
+                let _ = slot.try_insert(value());
+            }
+        }
+        HeaderMode::Overwrite => {
+            let _ = headers.try_insert(name, value());
+        }
+        HeaderMode::Append => {
+            let _ = headers.try_append(name, value());
+        }
+    }
+}
