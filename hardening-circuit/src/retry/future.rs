@@ -76,6 +76,7 @@ where
     S: Service<Request<B>>,
 {
     /// A call that is sent once.
+    #[inline]
     pub(crate) fn single(future: S::Future, config: &Config) -> Self {
         let (timer, timer_means, deadline) = first_timer(config);
         Self {
@@ -89,6 +90,7 @@ where
     }
 
     /// A call that may be retried with `next`, on `service`.
+    #[inline]
     pub(crate) fn retryable(
         future: S::Future,
         service: S,
