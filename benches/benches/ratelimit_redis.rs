@@ -132,7 +132,9 @@ fn limiters(rt: &tokio::runtime::Runtime, url: &str) -> [Limiter; 2] {
     let gcra = Gcra {
         store,
         policy: Policy::new("api", quota),
-        keys: (0..CLIENTS).map(|i| Key::user(format!("user-{i}"))).collect(),
+        keys: (0..CLIENTS)
+            .map(|i| Key::user(format!("user-{i}")))
+            .collect(),
     };
     let conn = rt
         .block_on(async {

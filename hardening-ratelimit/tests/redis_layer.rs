@@ -105,7 +105,11 @@ async fn two_layers_sharing_redis_admit_exactly_the_quota() {
     let mut conn = connect(&url).await;
     let keys = keys_under(&mut conn, &prefix).await;
     assert_eq!(keys, [format!("{prefix}api:ip:203.0.113.5")]);
-    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
