@@ -147,11 +147,12 @@ impl HeaderSet {
     /// Writes the headers into a response's header map.
     ///
     /// The usual response carries a handful of headers and none of ours. For
-    /// it, instead of hashing a dozen names into the handler's map, the
-    /// precomputed map is cloned (two allocations and a copy, no hashing) and
-    /// the handler's few headers are inserted into it, replacing ours where
-    /// names collide: the handler still wins. Larger responses, and header
-    /// sets with `Overwrite`/`Append` modes, add header by header.
+    /// it (up to 16 headers), instead of hashing a dozen names into the
+    /// handler's map, the precomputed map is cloned (two allocations and a
+    /// copy, no hashing) and the handler's headers are moved into it,
+    /// replacing ours where names collide: the handler still wins. Larger
+    /// responses, and header sets with `Overwrite`/`Append` modes, add header
+    /// by header.
     pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool, nonce: Option<&CspNonce>) {
         match &self.templates {
             Some(templates) if headers.len() <= TEMPLATE_MAX_HANDLER_HEADERS => {
