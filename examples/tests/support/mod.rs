@@ -257,3 +257,11 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+impl RedisServer {
+    /// Starts the server again on the same port after [`kill`](Self::kill).
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.kill();
+        self.spawn()
+    }
+}
