@@ -121,6 +121,13 @@ fn first_timer(config: &Config) -> (Option<Sleep>, TimerMeans, Deadline) {
     if config.deadline.is_none() && config.attempt_timeout.is_none() {
         return (None, TimerMeans::Nothing, None);
     }
+    armed_first_timer(config)
+}
+
+/// [`first_timer`] when there is a timer to arm, kept out of line so the
+/// common case stays small.
+#[inline(never)]
+fn armed_first_timer(config: &Config) -> (Option<Sleep>, TimerMeans, Deadline) {
     let now = Instant::now();
     let deadline = config
         .deadline
