@@ -129,9 +129,10 @@ fn request_path_allocates_only_header_storage_and_the_nonce() {
         // fresh table (2) and one growth of its entries.
         assert!(strict - bare <= 2.0, "strict: {strict} vs bare {bare}");
         assert!(strict_re - bare_re <= 1.0, "strict: {strict_re} reallocs");
-        // The nonce adds two: its request extension and the CSP value.
+        // The nonce adds two: its request extension and the CSP value (one
+        // more header may also grow a large response's table once).
         assert_eq!(nonce - strict, 2.0, "nonce: {nonce} vs strict {strict}");
-        assert_eq!(nonce_re, strict_re);
+        assert!(nonce_re - strict_re <= 1.0, "nonce: {nonce_re} reallocs");
         // An HTTPS request passing the redirect layer (HSTS added) costs at
         // most the growth of the handler's table.
         assert!(

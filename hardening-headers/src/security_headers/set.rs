@@ -2,7 +2,7 @@
 //! allocation except the nonced CSP value.
 
 use bytes::Bytes;
-use http::header::{Entry, HeaderMap};
+use http::header::{Entry, HeaderMap, OccupiedEntry};
 use http::{HeaderName, HeaderValue};
 
 use hardening_core::TrustedProxies;
@@ -102,7 +102,7 @@ impl NoncedHeader {
 }
 
 /// Responses with at most this many headers take the template path.
-const TEMPLATE_MAX_HANDLER_HEADERS: usize = 8;
+const TEMPLATE_MAX_HANDLER_HEADERS: usize = 16;
 
 /// Everything one profile sends, ready to copy into responses.
 #[derive(Clone, Debug)]
@@ -147,27 +147,39 @@ impl HeaderSet {
     /// Writes the headers into a response's header map.
     ///
     /// The usual response carries a handful of headers and none of ours. For
-    /// it, instead of hashing a dozen names into the handler's map, the
-    /// precomputed map is cloned (two allocations and a copy, no hashing) and
-    /// the handler's few headers are inserted into it, replacing ours where
-    /// names collide: the handler still wins. Larger responses, and header
-    /// sets with `Overwrite`/`Append` modes, add header by header.
+    /// it (up to 16 headers), instead of hashing a dozen names into the
+    /// handler's map, the precomputed map is cloned (two allocations and a
+    /// copy, no hashing) and the handler's headers are moved into it,
+    /// replacing ours where names collide: the handler still wins. Larger
+    /// responses, and header sets with `Overwrite`/`Append` modes, add header
+    /// by header.
     pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool, nonce: Option<&CspNonce>) {
         match &self.templates {
             Some(templates) if headers.len() <= TEMPLATE_MAX_HANDLER_HEADERS => {
                 let template = if https { &templates.0 } else { &templates.1 };
                 let handler = std::mem::replace(headers, template.clone());
-                let mut current: Option<HeaderName> = None;
+                // the handler's names move into the map (a clone of a name
+                // the handler allocated would allocate again)
+                let mut current: Option<OccupiedEntry<'_, HeaderValue>> = None;
                 for (name, value) in handler {
                     match name {
-                        Some(name) if self.strip.contains(&name) => current = None,
                         Some(name) => {
-                            let _ = headers.try_insert(&name, value);
-                            current = Some(name);
+                            current = None;
+                            if self.strip.contains(&name) {
+                                continue;
+                            }
+                            current = match headers.try_entry(name) {
+                                Ok(Entry::Occupied(mut ours)) => {
+                                    ours.insert(value);
+                                    Some(ours)
+                                }
+                                Ok(Entry::Vacant(slot)) => slot.try_insert_entry(value).ok(),
+                                Err(_) => None,
+                            };
                         }
                         None => {
-                            if let Some(name) = &current {
-                                let _ = headers.try_append(name, value);
+                            if let Some(entry) = current.as_mut() {
+                                entry.append(value);
                             }
                         }
                     }
