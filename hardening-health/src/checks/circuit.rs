@@ -39,6 +39,10 @@ use crate::status::Status;
 /// assert!(report.check("payments:circuitState").unwrap().observation().output().unwrap().contains("forced_open"));
 /// # }
 /// ```
+///
+/// # Clone
+///
+/// Clones check the same breaker.
 #[derive(Clone, Debug)]
 pub struct BreakerCheck {
     breaker: Breaker,
