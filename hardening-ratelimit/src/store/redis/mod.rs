@@ -713,7 +713,11 @@ impl RateLimitStore for RedisStore {
                 inner.round_trips.fetch_add(1, Ordering::Relaxed);
                 let reply = match tokio::time::timeout(inner.timeout, inner.eval(&cmd)).await {
                     Ok(Ok(value)) => parse_reply(value, n),
-                    Ok(Err(err)) => Err(StoreError::new("Redis failed").with_source(err)),
+                    // The message names the cause for the log; RedisError
+                    // displays no credentials.
+                    Ok(Err(err)) => {
+                        Err(StoreError::new(format!("Redis failed: {err}")).with_source(err))
+                    }
                     Err(_) => Err(StoreError::new(format!(
                         "Redis did not answer within {:?}",
                         inner.timeout
