@@ -24,6 +24,8 @@ const ISOLATED_ENV: &[&str] = &[
     "UPSTREAM_LATENCY_MS",
     "RUST_LOG",
     "TRUSTED_PROXIES",
+    "DRAIN_DELAY_MS",
+    "HEALTH_CACHE_TTL_MS",
 ];
 
 /// A running `secure_api` process.

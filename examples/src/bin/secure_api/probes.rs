@@ -1,48 +1,141 @@
 //! Health probes and graceful shutdown.
 //!
-//! (The endpoints arrive with `hardening-health`.)
+//! - `/livez`: the process is up (no dependency checks: a Redis outage must
+//!   not make Kubernetes restart every replica).
+//! - `/readyz`: the upstream (TCP connect) and Redis (`PING`, when
+//!   `REDIS_URL` is set), and the shutdown flag.
+//! - `/health`: the full `application/health+json` report, with details for
+//!   requests from this machine only.
+//!
+//! Both dependency checks are `Degrading`: when the upstream is down only
+//! `/llm/complete` suffers, so the instance reports `warn` (still `200`)
+//! instead of leaving the load balancer with no instance at all.
+//!
+//! On SIGTERM or Ctrl-C, `/readyz` fails at once while `/livez` stays `200`;
+//! after `DRAIN_DELAY_MS` (default 5000) the server stops accepting and
+//! finishes the requests in flight. A second signal ends the drain early.
+//!
+//! Settings (environment): `DRAIN_DELAY_MS`, `HEALTH_CACHE_TTL_MS` (how long
+//! a check result is reused, default 1000).
+
+use std::time::Duration;
 
 use axum::Router;
+use hardening_health::checks::{RedisPing, TcpCheck};
+use hardening_health::{Check, Criticality, Details, Health};
 
 use crate::cli::Config;
 use crate::upstream::Upstream;
 
 /// The probes and the shutdown signal.
-pub(crate) struct Probes {}
+pub(crate) struct Probes {
+    health: Health,
+}
 
 impl Probes {
     pub(crate) async fn new(
-        _config: &Config,
+        config: &Config,
         _upstream: &Upstream,
     ) -> Result<Self, Box<dyn std::error::Error>> {
-        Ok(Probes {})
+        let drain_delay = env_millis("DRAIN_DELAY_MS", Health::DEFAULT_DRAIN_DELAY)?;
+        let cache_ttl = env_millis("HEALTH_CACHE_TTL_MS", Check::DEFAULT_TTL)?;
+
+        // A reverse proxy on this host relays requests from loopback: when
+        // proxies are configured, look through them for the real client.
+        let details = if config.trusted_proxies.networks().is_empty() {
+            Details::loopback()
+        } else {
+            Details::loopback_client(config.trusted_proxies.clone())
+        };
+
+        let mut health = Health::builder()
+            .service_id("secure_api")
+            .version("1")
+            .release_id(env!("CARGO_PKG_VERSION"))
+            .description("hardening example API")
+            .details(details)
+            .drain_delay(drain_delay);
+
+        if let Some(url) = &config.upstream {
+            health = health.check(
+                Check::new("upstream:responseTime", TcpCheck::for_url(url)?)
+                    .component_type("component")
+                    .criticality(Criticality::Degrading)
+                    .timeout(Duration::from_millis(500))
+                    .cache_ttl(cache_ttl),
+            );
+        }
+        if let Some(url) = &config.redis_url {
+            health = health.check(
+                Check::new("redis:responseTime", RedisPing::from_url(url)?)
+                    .component_type("datastore")
+                    .criticality(Criticality::Degrading)
+                    .timeout(Duration::from_millis(500))
+                    .cache_ttl(cache_ttl),
+            );
+        }
+        Ok(Probes {
+            health: health.build()?,
+        })
     }
 
     /// Adds the probe endpoints.
     pub(crate) fn apply(&self, router: Router) -> Router {
-        router
+        router.layer(self.health.layer())
     }
 
-    /// Resolves on SIGINT or SIGTERM.
+    /// Resolves when the server should stop accepting connections: on SIGINT
+    /// or SIGTERM readiness fails at once, then the drain delay passes (or a
+    /// second signal arrives).
     pub(crate) async fn shutdown_signal(self) {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut sig) => {
-                    sig.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
+        termination_signal().await;
+        let drain = self.health.shutdown();
+        tracing::info!(
+            drain_delay_ms = self.health.drain_delay().as_millis() as u64,
+            "shutdown signal received: /readyz now fails, draining"
+        );
         tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
+            () = drain => tracing::info!("drain complete: finishing in-flight requests"),
+            () = termination_signal() => tracing::info!("second signal: drain cut short"),
         }
-        tracing::info!("shutdown signal received");
+    }
+}
+
+/// A whole number of milliseconds from the environment, or `default`.
+fn env_millis(
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, Box<dyn std::error::Error>> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("invalid {name} `{value}`: expected whole milliseconds").into()),
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn termination_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
     }
 }
