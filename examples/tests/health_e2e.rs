@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::SecureApi;
+use support::{RedisServer, SecureApi};
 use tokio::net::TcpSocket;
 
 fn json(body: &Bytes) -> serde_json::Value {
@@ -141,5 +141,44 @@ async fn sigterm_fails_readiness_keeps_liveness_and_drains() {
         signalled.elapsed() >= drain,
         "exited only after the drain delay ({:?})",
         signalled.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn redis_check_follows_a_real_redis_down_and_up() {
+    let Some(mut redis) = RedisServer::start("redis_check_follows_a_real_redis_down_and_up") else {
+        return;
+    };
+    let url = redis.url();
+    let api = SecureApi::start_with(
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("HEALTH_CACHE_TTL_MS", "0"),
+            ("DRAIN_DELAY_MS", "0"),
+        ],
+        &[],
+    )
+    .await;
+    let report = json(api.get("/health").await.body());
+    let check = &report["checks"]["redis:responseTime"][0];
+    assert_eq!(check["status"], "pass", "{report}");
+    assert_eq!(check["componentType"], "datastore");
+    assert_eq!(report["status"], "pass");
+
+    redis.kill();
+    let report = json(api.get("/health").await.body());
+    assert_eq!(
+        report["checks"]["redis:responseTime"][0]["status"], "fail",
+        "{report}"
+    );
+    assert_eq!(report["status"], "warn", "Redis only degrades the service");
+    assert_eq!(api.get("/readyz").await.status(), 200);
+    assert_eq!(api.get("/livez").await.status(), 200);
+
+    redis.restart().expect("redis-server restarts");
+    let report = json(api.get("/health").await.body());
+    assert_eq!(
+        report["checks"]["redis:responseTime"][0]["status"], "pass",
+        "reconnected: {report}"
     );
 }

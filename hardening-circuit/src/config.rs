@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hardening_core::clock::{duration_to_nanos, Clock, MonotonicClock};
+use hardening_core::clock::{duration_to_nanos, Clock, CoarseMonotonicClock};
 
 use crate::breaker::Breaker;
 use crate::error::ConfigError;
@@ -43,7 +43,8 @@ const MAX_PROBES: u32 = 10_000;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlidingWindow {
-    /// The last `size` calls.
+    /// The last `size` calls. Costs two atomic read-modify-writes per call
+    /// on a shared sequence (the time-based window costs none).
     Count {
         /// How many calls the window holds (1 to 1,000,000).
         size: u32,
@@ -162,6 +163,7 @@ pub(crate) type Hook = Arc<dyn Fn(&StateChange) + Send + Sync>;
 /// | [`jitter`](Self::jitter) | 0.2 (up to 20 % shorter) |
 /// | [`half_open_probes`](Self::half_open_probes) | 3 |
 /// | [`half_open_timeout`](Self::half_open_timeout) | 30 s |
+/// | [`clock`](Self::clock) | [`CoarseMonotonicClock`] |
 ///
 /// # Errors
 ///
@@ -256,7 +258,7 @@ impl CircuitBreakerBuilder {
             jitter: 0.2,
             half_open_probes: 3,
             half_open_timeout: Duration::from_secs(30),
-            clock: Arc::new(MonotonicClock::new()),
+            clock: Arc::new(CoarseMonotonicClock::new()),
             random: Arc::new(DefaultRandom::new()),
             on_state_change: None,
             name: None,
@@ -361,7 +363,11 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// The clock (default [`MonotonicClock`]); tests pass a
+    /// The clock (default [`CoarseMonotonicClock`]: millisecond resolution,
+    /// several times cheaper to read than
+    /// [`MonotonicClock`](hardening_core::MonotonicClock), which the
+    /// time-based window reads on every call). Pass `MonotonicClock` to
+    /// time slow calls of a few milliseconds precisely; tests pass a
     /// [`FakeClock`](hardening_core::FakeClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);

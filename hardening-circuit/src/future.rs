@@ -81,7 +81,7 @@ where
                 classify,
             } => {
                 let result = ready!(future.poll(cx));
-                if let Some(guard) = guard.take() {
+                if let Some(guard) = guard {
                     guard.complete(classify.classify(&result));
                 }
                 Poll::Ready(result.map_err(R::error))

@@ -14,7 +14,7 @@ use http::uri::Authority;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::breaker::{Breaker, CallGuard};
+use crate::breaker::Breaker;
 use crate::classify::{Classify, HttpClassifier};
 use crate::config::CircuitBreakerBuilder;
 use crate::future::ResponseFuture;
@@ -386,7 +386,7 @@ where
         match breaker.acquire() {
             Ok(call) => {
                 let guard = if call.is_tracked() {
-                    Some(CallGuard::new(breaker, call))
+                    Some(breaker.guard_owned(call))
                 } else {
                     None
                 };
@@ -414,5 +414,127 @@ impl<S: fmt::Debug, K, X, C, R> fmt::Debug for KeyedCircuitBreaker<S, K, X, C, R
         f.debug_struct("KeyedCircuitBreaker")
             .field("inner", &self.inner)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{service_fn, ServiceExt};
+
+    use super::*;
+    use crate::{CircuitOpen, SlidingWindow, State};
+
+    fn layer() -> KeyedCircuitBreakerLayer {
+        KeyedCircuitBreakerLayer::builder()
+            .sliding_window(SlidingWindow::count(2))
+            .minimum_calls(1)
+            .build_keyed()
+            .unwrap()
+    }
+
+    fn failing() -> impl Service<
+        http::Request<()>,
+        Response = http::Response<()>,
+        Error = Infallible,
+        Future = impl std::future::Future<Output = Result<http::Response<()>, Infallible>>,
+    > + Clone {
+        service_fn(|_req: http::Request<()>| async {
+            Ok::<_, Infallible>(http::Response::builder().status(500).body(()).unwrap())
+        })
+    }
+
+    fn get(uri: &str) -> http::Request<()> {
+        http::Request::get(uri).body(()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_breaker_per_authority() {
+        let layer = layer();
+        let svc = layer.layer(failing());
+        svc.clone()
+            .oneshot(get("http://a.example/x"))
+            .await
+            .unwrap();
+        assert_eq!(layer.len(), 1);
+        let a = layer.breaker(&Authority::from_static("a.example")).unwrap();
+        assert_eq!(a.state(), State::Open);
+        assert_eq!(a.name(), Some("a.example"));
+        let err = svc
+            .clone()
+            .oneshot(get("http://a.example/y"))
+            .await
+            .unwrap_err();
+        assert!(err.is::<CircuitOpen>());
+        // Another host, and the same host on another port, are unaffected.
+        assert!(svc.clone().oneshot(get("http://b.example/")).await.is_ok());
+        assert!(svc
+            .clone()
+            .oneshot(get("http://a.example:8080/"))
+            .await
+            .is_ok());
+        assert_eq!(layer.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn new_keys_past_the_bound_share_the_fallback_breaker() {
+        let layer = layer().max_keys(NonZeroUsize::new(2).unwrap());
+        let svc = layer.clone().layer(failing());
+        for host in ["a", "b", "c", "d", "e"] {
+            let _ = svc
+                .clone()
+                .oneshot(get(&format!("http://{host}.example/")))
+                .await;
+        }
+        assert_eq!(layer.len(), 2, "bounded");
+        assert!(layer
+            .breaker(&Authority::from_static("c.example"))
+            .is_none());
+        // c tripped the fallback; d and e were rejected by it.
+        let fallback = layer.fallback_breaker();
+        assert_eq!(fallback.state(), State::Open);
+        assert_eq!(fallback.metrics().rejections, 2);
+        assert_eq!(fallback.name(), Some("(fallback)"));
+        // Known keys keep their own breaker.
+        let a = layer.breaker(&Authority::from_static("a.example")).unwrap();
+        assert_eq!(a.state(), State::Open);
+    }
+
+    #[tokio::test]
+    async fn requests_without_a_key_use_the_fallback() {
+        let layer = layer();
+        let svc = layer.layer(failing());
+        svc.clone().oneshot(get("/relative")).await.unwrap();
+        assert!(layer.is_empty());
+        assert_eq!(layer.fallback_breaker().state(), State::Open);
+    }
+
+    #[tokio::test]
+    async fn a_closure_picks_the_key() {
+        let layer = layer().key(|req: &http::Request<()>| {
+            req.headers()
+                .get("x-tenant")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let svc = layer.layer(failing());
+        let req = http::Request::get("/")
+            .header("x-tenant", "acme")
+            .body(())
+            .unwrap();
+        svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(layer.breaker("acme").unwrap().state(), State::Open);
+        assert!(layer.breaker("other").is_none());
+    }
+
+    #[tokio::test]
+    async fn keyed_server_mode_answers_503() {
+        let layer = layer().into_response();
+        let svc = layer.layer(failing());
+        svc.clone().oneshot(get("http://a.example/")).await.unwrap();
+        let resp = svc.oneshot(get("http://a.example/")).await.unwrap();
+        assert_eq!(resp.status(), 503);
+        assert!(resp.headers().contains_key("retry-after"));
     }
 }

@@ -73,6 +73,16 @@ pub(crate) struct Permit {
 }
 
 impl Permit {
+    #[inline]
+    pub(crate) fn word(self) -> u64 {
+        self.word
+    }
+
+    #[inline]
+    pub(crate) fn from_word(word: u64) -> Self {
+        Self { word }
+    }
+
     /// Whether the outcome of this call matters (not in `Disabled`).
     #[inline]
     pub(crate) fn is_tracked(&self) -> bool {
@@ -98,6 +108,11 @@ pub(crate) struct Core {
     consecutive: AtomicU32,
     rejections: AtomicU64,
     window: Window,
+    /// `epoch + 1` of the window when a rate check last found at least the
+    /// minimum number of calls and no rule broken (0: none). Until the
+    /// window's epoch changes, a success cannot raise any rate, so it skips
+    /// the check.
+    settled: AtomicU64,
     control: Mutex<Control>,
 }
 
@@ -111,6 +126,7 @@ impl Core {
             half_open_until: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
             rejections: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
             control: Mutex::new(Control { trips: 0 }),
         }
     }
@@ -195,7 +211,7 @@ impl Core {
 
     /// Records the outcome of a permitted call that took `elapsed` nanoseconds
     /// (ignored unless the slow-call rule is on) and finished at `now`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn record(
         &self,
         permit: Permit,
@@ -203,10 +219,23 @@ impl Core {
         elapsed: u64,
         now: u64,
     ) -> Option<StateChange> {
+        self.record_with(permit, outcome, elapsed, || now)
+    }
+
+    /// [`record`](Self::record), reading `now` only when it is needed (a
+    /// count window without a transition needs no time at all).
+    #[inline]
+    pub(crate) fn record_with(
+        &self,
+        permit: Permit,
+        outcome: Outcome,
+        elapsed: u64,
+        now: impl Fn() -> u64,
+    ) -> Option<StateChange> {
         let slow = self.settings.slow_nanos != 0 && elapsed >= self.settings.slow_nanos;
         match state_of(permit.word) {
             State::Closed => self.record_closed(permit, outcome, slow, now),
-            State::HalfOpen => self.record_probe(permit, outcome, slow, now),
+            State::HalfOpen => self.record_probe(permit, outcome, slow, now()),
             _ => None,
         }
     }
@@ -217,7 +246,7 @@ impl Core {
         permit: Permit,
         outcome: Outcome,
         slow: bool,
-        now: u64,
+        now: impl Fn() -> u64,
     ) -> Option<StateChange> {
         let failure = match outcome {
             Outcome::Ignored => return None,
@@ -228,7 +257,10 @@ impl Core {
             // Admitted before a transition: its outcome belongs to no window.
             return None;
         }
-        self.window.record(now, failure, slow);
+        let timed = self.window.is_timed();
+        let t = if timed { now() } else { 0 };
+        let at = || if timed { t } else { now() };
+        self.window.record(t, failure, slow);
 
         let limit = self.settings.consecutive_failures;
         if limit != 0 {
@@ -239,7 +271,7 @@ impl Core {
                         permit.word,
                         State::Open,
                         Reason::ConsecutiveFailures,
-                        now,
+                        at(),
                     );
                 }
             } else if self.consecutive.load(Ordering::Relaxed) != 0 {
@@ -247,19 +279,32 @@ impl Core {
             }
         }
 
-        if !self.window.may_trip(now) {
+        if !self.window.may_trip(t) {
             return None;
         }
-        let reason = self.rate_rule_tripped(now)?;
-        self.transition(permit.word, State::Open, reason, now)
+        let epoch = self.window.epoch(t) + 1;
+        if !failure && !slow && self.settled.load(Ordering::Relaxed) == epoch {
+            return None;
+        }
+        let reason = self.rate_rule_tripped(t, epoch)?;
+        self.transition(permit.word, State::Open, reason, at())
     }
 
-    /// Which rate rule, if any, the window breaks at `now`.
-    fn rate_rule_tripped(&self, now: u64) -> Option<Reason> {
+    /// Which rate rule, if any, the window breaks at `now`; remembers a
+    /// window in `epoch` that breaks none with enough calls.
+    fn rate_rule_tripped(&self, now: u64, epoch: u64) -> Option<Reason> {
         let counts = self.window.counts(now);
         if counts.calls < self.settings.minimum_calls {
             return None;
         }
+        let tripped = self.rate_rule(counts);
+        if tripped.is_none() {
+            self.settled.store(epoch, Ordering::Relaxed);
+        }
+        tripped
+    }
+
+    fn rate_rule(&self, counts: crate::window::Counts) -> Option<Reason> {
         let reached = |n: u64, ppm: u64| {
             u128::from(n) * u128::from(PPM) >= u128::from(ppm) * u128::from(counts.calls)
         };
@@ -373,6 +418,7 @@ impl Core {
             State::Closed => {
                 control.trips = 0;
                 self.window.reset();
+                self.settled.store(0, Ordering::Relaxed);
                 self.consecutive.store(0, Ordering::Relaxed);
             }
             State::ForcedOpen | State::Disabled => {}
@@ -416,6 +462,7 @@ impl Core {
         if state_of(word) == to {
             if to == State::Closed {
                 self.window.reset();
+                self.settled.store(0, Ordering::Relaxed);
                 self.consecutive.store(0, Ordering::Relaxed);
             }
             return None;
@@ -981,6 +1028,47 @@ mod tests {
                     prop_assert_eq!(c.state(), State::Closed);
                 }
                 prop_assert_eq!(change.is_some(), expected);
+                prop_assert_eq!(c.state() == State::Open, expected);
+                if expected {
+                    break;
+                }
+            }
+        }
+
+        /// Time window: the breaker opens at exactly the first counted call
+        /// after which the calls of the last 10 one-second buckets reach the
+        /// minimum and the failure rate reaches the threshold (a model that
+        /// recounts the window from scratch at every step).
+        #[test]
+        fn time_window_trips_exactly_when_the_rate_reaches_the_threshold(
+            minimum in 1u32..20,
+            threshold_ppm in 1u64..=1_000_000,
+            steps in proptest::collection::vec((prop_oneof![Just(Outcome::Success), Just(Outcome::Failure), Just(Outcome::Ignored)], 0u64..1_500), 0..150),
+        ) {
+            let c = core(
+                CircuitBreakerBuilder::new()
+                    .sliding_window(SlidingWindow::time(std::time::Duration::from_secs(10), 10))
+                    .minimum_calls(minimum)
+                    .failure_rate_threshold(threshold_ppm as f64 / 1e6),
+            );
+            let ppm = c.settings().failure_ppm;
+            let mut recorded: Vec<(u64, bool)> = Vec::new();
+            let mut now = 0;
+            for (outcome, advance_ms) in steps {
+                now += advance_ms * MS;
+                let change = call(&c, outcome, now);
+                if outcome == Outcome::Ignored {
+                    // Ignored calls are not counted, so they check nothing.
+                    prop_assert!(change.is_none());
+                    continue;
+                }
+                recorded.push((now / SEC, outcome == Outcome::Failure));
+                let index = now / SEC;
+                let live = recorded.iter().filter(|(b, _)| b + 10 > index);
+                let calls = live.clone().count() as u64;
+                let failures = live.filter(|(_, f)| *f).count() as u64;
+                let expected = calls >= u64::from(minimum) && failures * 1_000_000 >= ppm * calls;
+                prop_assert_eq!(change.is_some(), expected, "calls {} failures {}", calls, failures);
                 prop_assert_eq!(c.state() == State::Open, expected);
                 if expected {
                     break;

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use crate::breaker::{Breaker, CallGuard, CallPermit};
+use crate::breaker::{Breaker, CallPermit};
 use crate::classify::{Classify, HttpClassifier};
 use crate::error::CircuitOpen;
 use crate::future::ResponseFuture;
@@ -15,11 +15,13 @@ use crate::reject::{BoxErrorRejection, Rejection};
 /// A service behind a circuit breaker. Made by
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
 ///
-/// The breaker decides in `poll_ready`: an admitted call reserves its permit
-/// there (and then waits for the inner service to be ready); a rejected call
-/// is ready at once, without polling the inner service, so an overloaded
-/// upstream cannot hold callers up. `call` then forwards the request or
-/// answers the rejection.
+/// When the breaker is not closed it decides in `poll_ready`: a half-open
+/// probe permit is reserved there (and then the service waits for the inner
+/// service to be ready); a rejected call is ready at once, without polling
+/// the inner service, so an overloaded upstream cannot hold callers up.
+/// `call` then forwards the request or answers the rejection. In the closed
+/// state nothing is reserved and `call` admits with one atomic load (if the
+/// breaker opened in between, that call is rejected).
 ///
 /// # Clone
 ///
@@ -72,8 +74,14 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let admission = self.admission.get_or_insert_with(|| self.breaker.acquire());
-        if admission.is_err() {
+        if self.admission.is_none() && !self.breaker.admits_without_permit() {
+            // Open, half-open or forced open: decide now, and reserve a
+            // probe permit if one is granted. (Closed needs no reservation:
+            // `call` takes its permit with one atomic load.)
+            self.admission = Some(self.breaker.acquire());
+        }
+        if let Some(Err(_)) = self.admission {
+            // Rejected: ready at once, without waiting for the inner service.
             return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {
@@ -82,7 +90,12 @@ where
             Poll::Ready(Err(error)) => {
                 // A service that cannot become ready counts as a failed call.
                 let result: Result<S::Response, S::Error> = Err(error);
-                if let Some(Ok(call)) = self.admission.take() {
+                let call = match self.admission.take() {
+                    Some(Ok(call)) => Some(call),
+                    Some(Err(_)) => None,
+                    None => self.breaker.acquire().ok(),
+                };
+                if let Some(call) = call {
                     if call.is_tracked() {
                         let outcome = self.classify.classify(&result);
                         self.breaker.complete(call, outcome);
@@ -98,15 +111,14 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        // Called without `poll_ready` (a contract violation): decide now.
-        let admission = self
-            .admission
-            .take()
-            .unwrap_or_else(|| self.breaker.acquire());
+        let admission = match self.admission.take() {
+            Some(admission) => admission,
+            None => self.breaker.acquire(),
+        };
         match admission {
             Ok(call) => {
                 let guard = if call.is_tracked() {
-                    Some(CallGuard::new(self.breaker.clone(), call))
+                    Some(self.breaker.guard_by_id(call))
                 } else {
                     None
                 };
@@ -141,5 +153,396 @@ impl<S: fmt::Debug, C, R> fmt::Debug for CircuitBreaker<S, C, R> {
             .field("inner", &self.inner)
             .field("breaker", &self.breaker)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use hardening_core::FakeClock;
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+    use tower_layer::Layer;
+
+    use super::*;
+    use crate::{BoxError, CircuitBreakerLayer, Outcome, SlidingWindow, State, StateChange};
+
+    fn status(code: u16) -> http::Response<String> {
+        http::Response::builder()
+            .status(code)
+            .body(String::new())
+            .unwrap()
+    }
+
+    fn builder(clock: &FakeClock) -> crate::CircuitBreakerBuilder {
+        CircuitBreakerLayer::builder()
+            .sliding_window(SlidingWindow::count(4))
+            .minimum_calls(2)
+            .open_duration(Duration::from_secs(10))
+            .jitter(0.0)
+            .half_open_probes(1)
+            .clock(clock.clone())
+    }
+
+    /// A service answering with the status stored in `code`, counting calls.
+    fn upstream(
+        code: Arc<AtomicUsize>,
+        hits: Arc<AtomicUsize>,
+    ) -> impl Service<
+        http::Request<()>,
+        Response = http::Response<String>,
+        Error = Infallible,
+        Future = impl Future<Output = Result<http::Response<String>, Infallible>> + Send,
+    > + Clone {
+        service_fn(move |_req: http::Request<()>| {
+            hits.fetch_add(1, Ordering::SeqCst);
+            let code = code.load(Ordering::SeqCst) as u16;
+            async move { Ok::<_, Infallible>(status(code)) }
+        })
+    }
+
+    #[tokio::test]
+    async fn client_mode_rejects_with_a_boxed_circuit_open() {
+        let clock = FakeClock::new();
+        let code = Arc::new(AtomicUsize::new(500));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let layer = builder(&clock).build().unwrap();
+        let breaker = layer.breaker().clone();
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(upstream(code.clone(), hits.clone()));
+
+        for _ in 0..2 {
+            let resp = svc.clone().oneshot(http::Request::new(())).await.unwrap();
+            assert_eq!(resp.status(), 500, "failures pass through unchanged");
+        }
+        assert_eq!(breaker.state(), State::Open);
+        clock.advance(Duration::from_secs(4));
+        let err: BoxError = svc
+            .clone()
+            .oneshot(http::Request::new(()))
+            .await
+            .unwrap_err();
+        let open = err.downcast_ref::<CircuitOpen>().expect("a CircuitOpen");
+        assert_eq!(open.retry_after, Duration::from_secs(6));
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "the rejected call never reached upstream"
+        );
+        assert_eq!(breaker.metrics().rejections, 1);
+
+        // Heal, wait out the open duration: the probe closes the breaker.
+        code.store(200, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(6));
+        let resp = svc.clone().oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    #[tokio::test]
+    async fn server_mode_answers_503_with_retry_after_and_stays_infallible() {
+        let clock = FakeClock::new();
+        let code = Arc::new(AtomicUsize::new(503));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let layer = builder(&clock).build().unwrap().into_response();
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(upstream(code, hits.clone()));
+        for _ in 0..2 {
+            svc.clone().oneshot(http::Request::new(())).await.unwrap();
+        }
+        clock.advance(Duration::from_millis(2500));
+        let resp: http::Response<String> = match svc.oneshot(http::Request::new(())).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "8", "7.5 s rounded up");
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum ClientError {
+        Open(CircuitOpen),
+        Upstream,
+    }
+    impl From<CircuitOpen> for ClientError {
+        fn from(open: CircuitOpen) -> Self {
+            Self::Open(open)
+        }
+    }
+
+    #[tokio::test]
+    async fn error_mode_keeps_the_inner_error_type() {
+        let clock = FakeClock::new();
+        let layer = builder(&clock)
+            .build()
+            .unwrap()
+            .classify(crate::ErrorsAreFailures)
+            .into_error();
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|_: ()| async {
+                Err::<(), _>(ClientError::Upstream)
+            }));
+        assert_eq!(svc.clone().oneshot(()).await, Err(ClientError::Upstream));
+        assert_eq!(svc.clone().oneshot(()).await, Err(ClientError::Upstream));
+        assert_eq!(
+            svc.oneshot(()).await,
+            Err(ClientError::Open(CircuitOpen {
+                retry_after: Duration::from_secs(10)
+            }))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closure_classifier_sees_the_whole_result() {
+        let clock = FakeClock::new();
+        // Count only bodies saying "overloaded" as failures.
+        let layer = builder(&clock).build().unwrap().classify(
+            |r: &Result<http::Response<String>, Infallible>| match r {
+                Ok(resp) if resp.body() == "overloaded" => Outcome::Failure,
+                _ => Outcome::Success,
+            },
+        );
+        let breaker = layer.breaker().clone();
+        let svc =
+            ServiceBuilder::new()
+                .layer(layer)
+                .service(service_fn(|body: String| async move {
+                    Ok::<_, Infallible>(http::Response::new(body))
+                }));
+        svc.clone().oneshot("ok".to_owned()).await.unwrap();
+        svc.clone().oneshot("overloaded".to_owned()).await.unwrap();
+        assert_eq!(breaker.state(), State::Open, "1 failure in 2 calls");
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_does_not_wait_for_the_inner_service() {
+        let clock = FakeClock::new();
+        let layer = builder(&clock)
+            .build()
+            .unwrap()
+            .classify(crate::ErrorsAreFailures);
+        layer.breaker().force_open();
+        // A service that is never ready.
+        let never_ready = Pending(service_fn(|_: ()| async { Ok::<(), BoxError>(()) }));
+        let mut svc = layer.layer(never_ready);
+        let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+        assert!(err.is::<CircuitOpen>());
+    }
+
+    #[derive(Clone)]
+    struct Pending<S>(S);
+    impl<S: Service<()>> Service<()> for Pending<S> {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            Poll::Pending
+        }
+        fn call(&mut self, req: ()) -> S::Future {
+            self.0.call(req)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_probe_gives_its_permit_back() {
+        let clock = FakeClock::new();
+        let layer = builder(&clock).build().unwrap();
+        let breaker = layer.breaker().clone();
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|slow: bool| async move {
+                if slow {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, BoxError>(http::Response::new(()))
+            }));
+        breaker.force_open();
+        breaker.reset();
+        // Trip with errors from a poll_ready-less path: use a failing status.
+        let failing = ServiceBuilder::new()
+            .layer(CircuitBreakerLayer::from_breaker(breaker.clone()))
+            .service(service_fn(|_: bool| async {
+                Ok::<_, BoxError>(http::Response::builder().status(500).body(()).unwrap())
+            }));
+        failing.clone().oneshot(false).await.unwrap();
+        failing.oneshot(false).await.unwrap();
+        assert_eq!(breaker.state(), State::Open);
+        clock.advance(Duration::from_secs(10));
+
+        // The single probe hangs; a second caller is rejected meanwhile.
+        let mut probe = Box::pin(svc.clone().oneshot(true));
+        assert!(futures_poll(probe.as_mut()).is_pending());
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert!(svc.clone().oneshot(false).await.is_err());
+        // The caller gives up: its permit returns and the next call probes.
+        drop(probe);
+        let resp = svc.clone().oneshot(false).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    fn futures_poll<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        let waker = std::task::Waker::noop();
+        f.poll(&mut Context::from_waker(waker))
+    }
+
+    #[tokio::test]
+    async fn clones_share_one_breaker_and_reservations_stay_per_instance() {
+        let clock = FakeClock::new();
+        let code = Arc::new(AtomicUsize::new(500));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let layer = builder(&clock).build().unwrap();
+        let a = layer.layer(upstream(code.clone(), hits.clone()));
+        let b = layer.clone().layer(upstream(code, hits));
+        a.clone().oneshot(http::Request::new(())).await.unwrap();
+        b.clone().oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(a.breaker().state(), State::Open);
+        assert_eq!(b.breaker().state(), State::Open);
+
+        // A reserved probe permit is not cloned.
+        let fresh = builder(&clock).build().unwrap();
+        fresh.breaker().force_open();
+        let mut svc = fresh.layer(upstream(
+            Arc::new(AtomicUsize::new(200)),
+            Arc::new(AtomicUsize::new(0)),
+        ));
+        let ready = futures_poll(pin!(std::future::poll_fn(|cx| svc.poll_ready(cx))));
+        assert!(matches!(ready, Poll::Ready(Ok(()))));
+        assert!(svc.admission.is_some());
+        assert!(svc.clone().admission.is_none());
+    }
+
+    #[tokio::test]
+    async fn disabled_breaker_passes_everything_and_counts_nothing() {
+        let clock = FakeClock::new();
+        let layer = builder(&clock).build().unwrap();
+        let breaker = layer.breaker().clone();
+        breaker.disable();
+        let svc = layer.layer(upstream(
+            Arc::new(AtomicUsize::new(500)),
+            Arc::new(AtomicUsize::new(0)),
+        ));
+        for _ in 0..10 {
+            assert_eq!(
+                svc.clone()
+                    .oneshot(http::Request::new(()))
+                    .await
+                    .unwrap()
+                    .status(),
+                500
+            );
+        }
+        assert_eq!(breaker.state(), State::Disabled);
+        assert_eq!(breaker.metrics().calls, 0);
+    }
+
+    #[tokio::test]
+    async fn every_transition_calls_the_hook_and_emits_a_tracing_event() {
+        let clock = FakeClock::new();
+        let seen: Arc<Mutex<Vec<StateChange>>> = Arc::default();
+        let hook_seen = seen.clone();
+        let layer = builder(&clock)
+            .name("payments")
+            .on_state_change(move |change| hook_seen.lock().unwrap().push(change.clone()))
+            .build()
+            .unwrap();
+        let breaker = layer.breaker().clone();
+        let code = Arc::new(AtomicUsize::new(500));
+        let svc = layer.layer(upstream(code.clone(), Arc::new(AtomicUsize::new(0))));
+
+        let events = capture_events(|| {
+            futures_block(async {
+                svc.clone().oneshot(http::Request::new(())).await.unwrap();
+                svc.clone().oneshot(http::Request::new(())).await.unwrap();
+                clock.advance(Duration::from_secs(10));
+                code.store(200, Ordering::SeqCst);
+                svc.clone().oneshot(http::Request::new(())).await.unwrap();
+                breaker.force_open();
+                breaker.disable();
+                breaker.reset();
+            })
+        });
+
+        let seen = seen.lock().unwrap();
+        let path: Vec<_> = seen.iter().map(|c| (c.from, c.to, c.reason)).collect();
+        use crate::Reason as R;
+        use State as S;
+        assert_eq!(
+            path,
+            [
+                (S::Closed, S::Open, R::FailureRate),
+                (S::Open, S::HalfOpen, R::OpenElapsed),
+                (S::HalfOpen, S::Closed, R::ProbesSucceeded),
+                (S::Closed, S::ForcedOpen, R::ForcedOpen),
+                (S::ForcedOpen, S::Disabled, R::Disabled),
+                (S::Disabled, S::Closed, R::Reset),
+            ]
+        );
+        assert_eq!(seen[0].breaker.as_deref(), Some("payments"));
+        assert_eq!(seen[0].open_for, Some(Duration::from_secs(10)));
+        assert_eq!(seen[1].at, Duration::from_secs(10));
+        assert_eq!(events.len(), 6, "{events:?}");
+        assert!(
+            events.iter().all(|e| e.starts_with("hardening_circuit ")),
+            "{events:?}"
+        );
+        assert!(events[0].contains("to=open") && events[0].contains("breaker=payments"));
+    }
+
+    fn futures_block<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        loop {
+            if let Poll::Ready(out) = futures_poll(f.as_mut()) {
+                return out;
+            }
+        }
+    }
+
+    /// Runs `f` with a subscriber recording `target field=value ...` per event.
+    fn capture_events(f: impl FnOnce()) -> Vec<String> {
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Metadata, Subscriber};
+
+        struct Capture(Arc<Mutex<Vec<String>>>);
+        struct Line(String);
+        impl Visit for Line {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={:?}", field.name(), value));
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.0.push_str(&format!(" {}={}", field.name(), value));
+            }
+        }
+        impl Subscriber for Capture {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut line = Line(event.metadata().target().to_owned());
+                event.record(&mut line);
+                self.0.lock().unwrap().push(line.0);
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+        let events = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Capture(events.clone()), f);
+        let events = events.lock().unwrap().clone();
+        events
     }
 }

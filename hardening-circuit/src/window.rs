@@ -31,6 +31,12 @@ impl Window {
         }
     }
 
+    /// Whether the window needs the time (a count window does not).
+    #[inline]
+    pub(crate) fn is_timed(&self) -> bool {
+        matches!(self, Self::Time(_))
+    }
+
     #[inline]
     pub(crate) fn record(&self, now: u64, failure: bool, slow: bool) {
         match self {
@@ -49,6 +55,18 @@ impl Window {
                 let last = w.last_bad.load(Relaxed);
                 last != 0 && now.saturating_sub(last - 1) < w.length
             }
+        }
+    }
+
+    /// A number that stays the same while calls can only be added to the
+    /// window, never leave it: the current bucket index of a time window
+    /// (buckets expire when it changes); always 0 for a count window (a
+    /// call leaving it is replaced by the new one).
+    #[inline]
+    pub(crate) fn epoch(&self, now: u64) -> u64 {
+        match self {
+            Self::Count(_) => 0,
+            Self::Time(w) => w.locate(now).0,
         }
     }
 
@@ -147,18 +165,31 @@ const SLOT_BITS: u32 = 16;
 const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 
 struct Bucket {
+    /// Calls of threads without a stripe of their own.
     calls: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
 }
 
+/// One cache line of counters.
+#[repr(align(64))]
+struct Line([AtomicU64; 8]);
+
 /// A ring of time buckets whose counters carry the tag of the bucket
 /// interval they count, so a stale counter is recognised (and restarted) by
 /// whoever touches it next, without a lock or a background task.
+///
+/// Calls are counted per thread stripe (see [`crate::stripe`]): each stripe
+/// holds one call counter per bucket, on cache lines of its own, written only
+/// by its owner thread with a load and a store. Failures and slow calls
+/// (rare) are counted once per bucket with atomic read-modify-writes.
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     length: u64,
     buckets: Box<[Bucket]>,
+    /// `stripe::count()` stripes of `stride` lines each.
+    stripes: Box<[Line]>,
+    stride: usize,
     /// `index << 16 | slot` of the newest bucket seen, to skip two divisions
     /// on most calls.
     current: AtomicU64,
@@ -168,7 +199,13 @@ pub(crate) struct TimeWindow {
 
 impl TimeWindow {
     fn new(bucket_nanos: u64, buckets: u32) -> Self {
+        let stride = (buckets as usize).div_ceil(8);
+        let lines = stride * crate::stripe::count();
         Self {
+            stripes: (0..lines)
+                .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+            stride,
             bucket_nanos,
             length: bucket_nanos.saturating_mul(u64::from(buckets)),
             buckets: (0..buckets)
@@ -228,11 +265,29 @@ impl TimeWindow {
     }
 
     #[inline]
+    fn stripe_counter(&self, stripe: usize, slot: usize) -> &AtomicU64 {
+        &self.stripes[stripe * self.stride + slot / 8].0[slot % 8]
+    }
+
+    #[inline]
     fn record(&self, now: u64, failure: bool, slow: bool) {
         let (index, slot) = self.locate(now);
         let tag = index & TAG_MASK;
         let bucket = &self.buckets[slot];
-        Self::bump(&bucket.calls, tag);
+        match crate::stripe::current() {
+            Some(stripe) => {
+                // This thread is the stripe's only writer: no read-modify-write.
+                let counter = self.stripe_counter(stripe, slot);
+                let seen = counter.load(Relaxed);
+                let next = if seen >> COUNT_BITS == tag {
+                    seen + 1
+                } else {
+                    (tag << COUNT_BITS) | 1
+                };
+                counter.store(next, Relaxed);
+            }
+            None => Self::bump(&bucket.calls, tag),
+        }
         if failure || slow {
             if failure {
                 Self::bump(&bucket.failures, tag);
@@ -260,17 +315,28 @@ impl TimeWindow {
             let tag = i & TAG_MASK;
             let bucket = &self.buckets[s];
             counts.calls += Self::read(&bucket.calls, tag);
+            for stripe in 0..crate::stripe::count() {
+                counts.calls += Self::read(self.stripe_counter(stripe, s), tag);
+            }
             counts.failures += Self::read(&bucket.failures, tag);
             counts.slow += Self::read(&bucket.slow, tag);
         }
         counts
     }
 
+    /// Clears the window. An owner thread recording at the same moment may
+    /// write its count back; transitions reset the window while closed-state
+    /// results are already being dropped, so that does not happen there.
     fn reset(&self) {
         for bucket in self.buckets.iter() {
             bucket.calls.store(0, Relaxed);
             bucket.failures.store(0, Relaxed);
             bucket.slow.store(0, Relaxed);
+        }
+        for line in self.stripes.iter() {
+            for counter in &line.0 {
+                counter.store(0, Relaxed);
+            }
         }
         self.last_bad.store(0, Relaxed);
     }
@@ -391,6 +457,28 @@ mod tests {
         let c = w.counts(10 * SEC);
         assert_eq!(c.failures, 1);
         assert!(c.calls >= 1);
+    }
+
+    #[test]
+    fn calls_from_many_threads_are_all_counted() {
+        let w = time_window(3, 10);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for i in 0..1000u64 {
+                        w.record(i * 1_000, i % 10 == 0, false);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            w.counts(SEC),
+            Counts {
+                calls: 8000,
+                failures: 800,
+                slow: 0
+            }
+        );
     }
 
     #[test]

@@ -29,5 +29,5 @@
 pub mod clock;
 pub mod proxy;
 
-pub use clock::{Clock, FakeClock, MonotonicClock};
+pub use clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
 pub use proxy::{ConnectionScheme, PeerAddr, ProxyHeader, Scheme, TrustedProxies};

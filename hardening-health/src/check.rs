@@ -159,6 +159,11 @@ impl fmt::Debug for Probes {
 /// the first failure, runs on `/readyz` (and in `/health`).
 ///
 /// Settings are validated by [`HealthBuilder::build`](crate::HealthBuilder::build).
+///
+/// # Clone
+///
+/// Clones share the [`HealthCheck`]; each registered clone gets its own
+/// cache and failure count.
 #[derive(Clone)]
 pub struct Check {
     pub(crate) name: Cow<'static, str>,

@@ -74,8 +74,9 @@ impl Details {
     /// carry no `Forwarded` / `X-Forwarded-For` header (a request relayed by
     /// a reverse proxy on the same host also arrives from loopback; its
     /// forwarding header keeps it out). Needs the peer address as
-    /// [`PeerAddr`](hardening_core::PeerAddr) or axum's `ConnectInfo`
-    /// (see [`peer_addr`]); without one, no details.
+    /// [`PeerAddr`](hardening_core::PeerAddr) or, with feature `axum`, axum's
+    /// `ConnectInfo<SocketAddr>` (see [`peer_addr`]); without one, no
+    /// details.
     pub fn loopback() -> Self {
         Details::when(|parts| {
             !parts.headers.contains_key(FORWARDED)

@@ -26,7 +26,8 @@
 //!   thousand simultaneous probes cost each check one run per TTL. A check
 //!   that panics or hangs is reported as `fail`; the endpoint keeps answering.
 //! - **Built-in checks** in [`checks`]: TCP connect, a function, Redis `PING`
-//!   (feature `redis`).
+//!   (feature `redis`), the state of a `hardening-circuit` breaker (feature
+//!   `circuit`).
 //! - **Graceful shutdown**: [`Health::shutdown`] fails readiness at once while
 //!   liveness stays `200`, and waits a drain delay so load balancers stop
 //!   sending traffic; [`Health::shutdown_on`] plugs into axum's

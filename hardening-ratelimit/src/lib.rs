@@ -133,4 +133,6 @@ pub use response::{
     RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
 };
 pub use service::RateLimit;
+#[cfg(feature = "redis")]
+pub use store::{FailurePolicy, RedisStore};
 pub use store::{InMemoryStore, RateLimitStore};

@@ -68,14 +68,22 @@ impl ReplayableBody for String {
 }
 
 /// A copy of `req` for another attempt, if its body can be replayed.
+#[inline]
 pub(crate) fn copy_request<B: ReplayableBody>(req: &Request<B>) -> Option<Request<B>> {
     let body = req.body().try_replay()?;
     let mut copy = Request::new(body);
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    *copy.extensions_mut() = req.extensions().clone();
+    // `Request::new` filled the head with an empty `HeaderMap` and empty
+    // `Extensions`; neither allocates (`HeaderMap::new` documents it,
+    // `Extensions::new` is a `const fn`), so forgetting them leaks nothing
+    // and skips their drop glue on this per-request path.
+    std::mem::forget(std::mem::replace(copy.headers_mut(), req.headers().clone()));
+    std::mem::forget(std::mem::replace(
+        copy.extensions_mut(),
+        req.extensions().clone(),
+    ));
     Some(copy)
 }
 

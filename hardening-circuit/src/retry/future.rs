@@ -76,6 +76,7 @@ where
     S: Service<Request<B>>,
 {
     /// A call that is sent once.
+    #[inline]
     pub(crate) fn single(future: S::Future, config: &Config) -> Self {
         let (timer, timer_means, deadline) = first_timer(config);
         Self {
@@ -89,6 +90,7 @@ where
     }
 
     /// A call that may be retried with `next`, on `service`.
+    #[inline]
     pub(crate) fn retryable(
         future: S::Future,
         service: S,
@@ -121,6 +123,13 @@ fn first_timer(config: &Config) -> (Option<Sleep>, TimerMeans, Deadline) {
     if config.deadline.is_none() && config.attempt_timeout.is_none() {
         return (None, TimerMeans::Nothing, None);
     }
+    armed_first_timer(config)
+}
+
+/// [`first_timer`] when there is a timer to arm, kept out of line so the
+/// common case stays small.
+#[inline(never)]
+fn armed_first_timer(config: &Config) -> (Option<Sleep>, TimerMeans, Deadline) {
     let now = Instant::now();
     let deadline = config
         .deadline

@@ -106,7 +106,13 @@ impl RedirectPolicy {
                 None => return Decision::Reject,
             },
         };
-        let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        // `OPTIONS *` and authority-form targets have no path to keep
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or("/");
         let mut location =
             String::with_capacity(8 + target.len() + self.port_suffix.len() + path.len());
         location.push_str("https://");

@@ -131,6 +131,9 @@ mod tests {
         assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
         assert_eq!(location(&res), "https://example.com/login");
 
+        let star = run(&l, req(Method::OPTIONS, "*", Some("example.com"), None)).await;
+        assert_eq!(location(&star), "https://example.com/");
+
         let port = layer().https_port(8443).build().unwrap();
         assert_eq!(
             location(&run(&port, get("/x", "example.com:8080")).await),

@@ -445,6 +445,7 @@ impl SecurityHeadersBuilder {
                 != h.http.as_ref().map(HeaderValue::as_bytes)
         }) || nonced.iter().any(|h| h.fallback(true) != h.fallback(false));
         Ok(HeaderSet {
+            templates: HeaderSet::templates(&fixed, nonced.len()),
             fixed: fixed.into_boxed_slice(),
             nonced: nonced.into_boxed_slice(),
             strip: self.strip.into_boxed_slice(),

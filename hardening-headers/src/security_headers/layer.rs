@@ -72,7 +72,7 @@ impl SecurityHeadersLayer {
     ///
     /// | header | value |
     /// |---|---|
-    /// | `Content-Security-Policy` | [`ContentSecurityPolicy::strict`](crate::csp::ContentSecurityPolicy::strict) |
+    /// | `Content-Security-Policy` | [`ContentSecurityPolicy::strict`](crate::csp::ContentSecurityPolicy::strict) (`upgrade-insecure-requests` on HTTPS requests only) |
     /// | `Strict-Transport-Security` | `max-age=31536000; includeSubDomains` (HTTPS requests only) |
     /// | `X-Frame-Options` | `DENY` (derived from `frame-ancestors 'none'`) |
     /// | `X-Content-Type-Options` | `nosniff` |

@@ -433,6 +433,51 @@ mod tests {
         assert!(get(&empty, "/").await.headers().is_empty());
     }
 
+    #[tokio::test]
+    async fn typed_setters_replace_preset_values() {
+        use crate::permissions::{Allow, Feature, PermissionsPolicy};
+        use crate::{
+            CrossOriginOpenerPolicy, CrossOriginResourcePolicy, PermittedCrossDomainPolicies,
+            ReferrerPolicy,
+        };
+        let layer = SecurityHeadersLayer::builder()
+            .referrer_policy(ReferrerPolicy::SameOrigin)
+            .cross_origin_opener_policy(CrossOriginOpenerPolicy::SameOriginAllowPopups)
+            .cross_origin_resource_policy(CrossOriginResourcePolicy::CrossOrigin)
+            .permitted_cross_domain_policies(PermittedCrossDomainPolicies::MasterOnly)
+            .permissions_policy(
+                PermissionsPolicy::new().allow(Feature::Fullscreen, [Allow::SelfOrigin]),
+            )
+            .dns_prefetch(true)
+            .content_security_policy(ContentSecurityPolicy::api())
+            .build()
+            .unwrap();
+        let res = get(&layer, "/").await;
+        let h = res.headers();
+        for (name, value) in [
+            (REFERRER_POLICY, "same-origin"),
+            (CROSS_ORIGIN_OPENER_POLICY, "same-origin-allow-popups"),
+            (CROSS_ORIGIN_RESOURCE_POLICY, "cross-origin"),
+            (X_PERMITTED_CROSS_DOMAIN_POLICIES, "master-only"),
+            (PERMISSIONS_POLICY, "fullscreen=(self)"),
+            (X_DNS_PREFETCH_CONTROL, "on"),
+            (
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ] {
+            assert_eq!(header(h, &name), value, "{name}");
+        }
+        // a bad typed value fails the build, naming it
+        let err = SecurityHeadersLayer::builder()
+            .permissions_policy(
+                PermissionsPolicy::new().allow(Feature::Camera, [Allow::origin("camera.example")]),
+            )
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("camera.example"), "{err}");
+    }
+
     #[test]
     fn invalid_configuration_is_refused_with_a_named_error() {
         let err = SecurityHeadersLayer::builder()
@@ -645,7 +690,91 @@ mod tests {
         }
     }
 
+    /// What the layer must produce for a handler's headers under the default
+    /// mode: the handler's values where it set a header (stripped names
+    /// dropped), the layer's values for the rest.
+    fn expected(
+        layer_headers: &HeaderMap,
+        handler: &[(HeaderName, &'static str)],
+    ) -> Vec<(String, Vec<String>)> {
+        let mut names: Vec<String> = layer_headers.keys().map(|n| n.to_string()).collect();
+        for (name, _) in handler {
+            if *name != SERVER && *name != X_POWERED_BY {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let from_handler: Vec<String> = handler
+                    .iter()
+                    .filter(|(n, _)| n.as_str() == name && *n != SERVER && *n != X_POWERED_BY)
+                    .map(|(_, v)| v.to_string())
+                    .collect();
+                let values = if from_handler.is_empty() {
+                    layer_headers
+                        .get_all(&name)
+                        .iter()
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .collect()
+                } else {
+                    from_handler
+                };
+                (name, values)
+            })
+            .collect()
+    }
+
+    fn actual(headers: &HeaderMap) -> Vec<(String, Vec<String>)> {
+        let mut names: Vec<String> = headers.keys().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                let values = headers
+                    .get_all(&name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect();
+                (name, values)
+            })
+            .collect()
+    }
+
     proptest! {
+        /// Small responses take the precomputed-map path, large ones add
+        /// header by header; either way the handler wins name by name, keeps
+        /// every value in order, and stripped headers are gone.
+        #[test]
+        fn handler_headers_survive_both_paths(
+            picks in proptest::collection::vec((0usize..9, 0usize..3), 0..16),
+            secure in any::<bool>(),
+        ) {
+            let pool: [(HeaderName, [&'static str; 3]); 9] = [
+                (http::header::SET_COOKIE, ["a=1", "b=2", "c=3"]),
+                (http::header::CONTENT_TYPE, ["text/html", "text/plain", "application/json"]),
+                (X_FRAME_OPTIONS, ["SAMEORIGIN", "DENY", "SAMEORIGIN"]),
+                (CONTENT_SECURITY_POLICY, ["default-src *", "img-src *", "script-src 'none'"]),
+                (SERVER, ["nginx", "apache", "iis"]),
+                (X_POWERED_BY, ["php", "asp", "express"]),
+                (HeaderName::from_static("x-request-id"), ["1", "2", "3"]),
+                (http::header::VARY, ["origin", "accept", "cookie"]),
+                (PERMISSIONS_POLICY, ["camera=*", "usb=*", "midi=*"]),
+            ];
+            let handler: Vec<(HeaderName, &'static str)> = picks
+                .iter()
+                .map(|(name, value)| (pool[*name].0.clone(), pool[*name].1[*value]))
+                .collect();
+            let layer = SecurityHeadersLayer::strict();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let req = || if secure { https("/") } else { Request::new(()) };
+            let ours = rt.block_on(run(&layer, req(), &[])).headers().clone();
+            let res = rt.block_on(run(&layer, req(), &handler));
+            prop_assert_eq!(actual(res.headers()), expected(&ours, &handler));
+        }
+
         /// Arbitrary header values are either refused at build time or sent
         /// verbatim; nothing panics.
         #[test]

@@ -2,7 +2,7 @@
 //! allocation except the nonced CSP value.
 
 use bytes::Bytes;
-use http::header::{Entry, HeaderMap};
+use http::header::{Entry, HeaderMap, OccupiedEntry};
 use http::{HeaderName, HeaderValue};
 
 use hardening_core::TrustedProxies;
@@ -101,10 +101,16 @@ impl NoncedHeader {
     }
 }
 
+/// Responses with at most this many headers take the template path.
+const TEMPLATE_MAX_HANDLER_HEADERS: usize = 16;
+
 /// Everything one profile sends, ready to copy into responses.
 #[derive(Clone, Debug)]
 pub(crate) struct HeaderSet {
     pub(crate) fixed: Box<[FixedHeader]>,
+    /// The fixed headers as ready-made maps (HTTPS, plain HTTP), when every
+    /// one of them lets the handler win: see [`HeaderSet::apply`].
+    pub(crate) templates: Option<Box<(HeaderMap, HeaderMap)>>,
     pub(crate) nonced: Box<[NoncedHeader]>,
     pub(crate) strip: Box<[HeaderName]>,
     pub(crate) nonce: bool,
@@ -114,16 +120,82 @@ pub(crate) struct HeaderSet {
 }
 
 impl HeaderSet {
-    /// Writes the headers into a response's header map.
-    pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool, nonce: Option<&CspNonce>) {
-        for name in self.strip.iter() {
-            headers.remove(name);
+    /// The ready-made maps, when every fixed header is `IfAbsent`.
+    pub(crate) fn templates(
+        fixed: &[FixedHeader],
+        nonced: usize,
+    ) -> Option<Box<(HeaderMap, HeaderMap)>> {
+        if fixed.iter().any(|h| h.mode != HeaderMode::IfAbsent) {
+            return None;
         }
-        let _ = headers.try_reserve(self.fixed.len() + self.nonced.len());
-        for h in self.fixed.iter() {
-            let value = if https { &h.https } else { &h.http };
-            if let Some(value) = value {
-                put(headers, &h.name, h.mode, || value.clone());
+        // Clones keep the index table's size: leave room for the handler's
+        // headers and the nonced CSP, so adding them never rehashes.
+        let room = fixed.len() + nonced + TEMPLATE_MAX_HANDLER_HEADERS;
+        let mut https = HeaderMap::with_capacity(room);
+        let mut http = HeaderMap::with_capacity(room);
+        for h in fixed {
+            if let Some(value) = &h.https {
+                https.try_append(&h.name, value.clone()).ok()?;
+            }
+            if let Some(value) = &h.http {
+                http.try_append(&h.name, value.clone()).ok()?;
+            }
+        }
+        Some(Box::new((https, http)))
+    }
+
+    /// Writes the headers into a response's header map.
+    ///
+    /// The usual response carries a handful of headers and none of ours. For
+    /// it (up to 16 headers), instead of hashing a dozen names into the
+    /// handler's map, the precomputed map is cloned (two allocations and a
+    /// copy, no hashing) and the handler's headers are moved into it,
+    /// replacing ours where names collide: the handler still wins. Larger
+    /// responses, and header sets with `Overwrite`/`Append` modes, add header
+    /// by header.
+    pub(crate) fn apply(&self, headers: &mut HeaderMap, https: bool, nonce: Option<&CspNonce>) {
+        match &self.templates {
+            Some(templates) if headers.len() <= TEMPLATE_MAX_HANDLER_HEADERS => {
+                let template = if https { &templates.0 } else { &templates.1 };
+                let handler = std::mem::replace(headers, template.clone());
+                // the handler's names move into the map (a clone of a name
+                // the handler allocated would allocate again)
+                let mut current: Option<OccupiedEntry<'_, HeaderValue>> = None;
+                for (name, value) in handler {
+                    match name {
+                        Some(name) => {
+                            current = None;
+                            if self.strip.contains(&name) {
+                                continue;
+                            }
+                            current = match headers.try_entry(name) {
+                                Ok(Entry::Occupied(mut ours)) => {
+                                    ours.insert(value);
+                                    Some(ours)
+                                }
+                                Ok(Entry::Vacant(slot)) => slot.try_insert_entry(value).ok(),
+                                Err(_) => None,
+                            };
+                        }
+                        None => {
+                            if let Some(entry) = current.as_mut() {
+                                entry.append(value);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                for name in self.strip.iter() {
+                    headers.remove(name);
+                }
+                let _ = headers.try_reserve(self.fixed.len() + self.nonced.len());
+                for h in self.fixed.iter() {
+                    let value = if https { &h.https } else { &h.http };
+                    if let Some(value) = value {
+                        put(headers, &h.name, h.mode, || value.clone());
+                    }
+                }
             }
         }
         for h in self.nonced.iter() {

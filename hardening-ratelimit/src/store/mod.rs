@@ -52,6 +52,8 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -62,6 +64,12 @@ use crate::key::Key;
 use crate::policy::{Policy, PolicyId};
 use crate::quota::Quota;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    FailurePolicy, RedisDecisionFuture, RedisStore, RedisStoreBuilder, RedisStoreStats,
+    DEFAULT_KEY_PREFIX, DEFAULT_RETRY_INTERVAL, DEFAULT_SHORT_CIRCUIT_CAPACITY, DEFAULT_TIMEOUT,
+    DEFAULT_WARN_INTERVAL,
+};
 pub use memory::{InMemoryStore, DEFAULT_MAX_KEYS};
 
 /// A store of rate-limit state that decides requests.

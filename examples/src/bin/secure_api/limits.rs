@@ -7,6 +7,10 @@
 //!   carries `Authorization: Bearer <token>` (this demo takes the token as
 //!   the user id; a real service verifies it first), else per client IP.
 //!
+//! With `REDIS_URL` set the limits live in Redis, shared by every replica
+//! (falling back to in-memory limits while Redis is unreachable); without
+//! it, in this process's memory.
+//!
 //! Limited requests get `429` with `Retry-After`, `RateLimit-Policy`,
 //! `RateLimit` and a problem+json body; admitted ones carry the `RateLimit*`
 //! headers too.
@@ -15,7 +19,9 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::Router;
-use hardening_ratelimit::{AuthenticatedUser, ClientIp, Policy, RateLimitLayer, UserOrIp};
+use hardening_ratelimit::{
+    AuthenticatedUser, ClientIp, Policy, RateLimitLayer, RedisStore, UserOrIp,
+};
 use tower::util::MapRequestLayer;
 
 use crate::cli::Config;
@@ -38,11 +44,15 @@ pub(crate) async fn apply(
     ]);
 
     let router = match &config.redis_url {
-        // Seam for the shared Redis store (hardening-ratelimit feature
-        // `redis`): when REDIS_URL is set, build this layer with
-        // `builder.store(<the Redis store>)` so every replica shares one
-        // limit. Until then both branches limit in memory.
-        Some(_redis_url) => router.layer(builder.build()?),
+        // REDIS_URL: one limit shared by every replica. If Redis goes away
+        // each replica falls back to limiting in memory until it is back.
+        Some(redis_url) => {
+            let store = RedisStore::builder(redis_url.as_str())
+                .key_prefix("secure_api:ratelimit:")
+                .build()?;
+            tracing::info!("rate limits shared in Redis (REDIS_URL)");
+            router.layer(builder.store(store).build()?)
+        }
         None => router.layer(builder.build()?),
     };
     Ok(router.layer(MapRequestLayer::new(authenticate)))

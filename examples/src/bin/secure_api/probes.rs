@@ -2,12 +2,13 @@
 //!
 //! - `/livez`: the process is up (no dependency checks: a Redis outage must
 //!   not make Kubernetes restart every replica).
-//! - `/readyz`: the upstream (TCP connect) and Redis (`PING`, when
-//!   `REDIS_URL` is set), and the shutdown flag.
+//! - `/readyz`: the upstream (a TCP connect, and the state of its circuit
+//!   breaker), Redis (`PING`, when `REDIS_URL` is set), and the shutdown
+//!   flag.
 //! - `/health`: the full `application/health+json` report, with details for
 //!   requests from this machine only.
 //!
-//! Both dependency checks are `Degrading`: when the upstream is down only
+//! The dependency checks are `Degrading`: when the upstream is down only
 //! `/llm/complete` suffers, so the instance reports `warn` (still `200`)
 //! instead of leaving the load balancer with no instance at all.
 //!
@@ -21,7 +22,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use hardening_health::checks::{RedisPing, TcpCheck};
+use hardening_health::checks::{BreakerCheck, RedisPing, TcpCheck};
 use hardening_health::{Check, Criticality, Details, Health};
 
 use crate::cli::Config;
@@ -35,7 +36,7 @@ pub(crate) struct Probes {
 impl Probes {
     pub(crate) async fn new(
         config: &Config,
-        _upstream: &Upstream,
+        upstream: &Upstream,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let drain_delay = env_millis("DRAIN_DELAY_MS", Health::DEFAULT_DRAIN_DELAY)?;
         let cache_ttl = env_millis("HEALTH_CACHE_TTL_MS", Check::DEFAULT_TTL)?;
@@ -56,15 +57,23 @@ impl Probes {
             .details(details)
             .drain_delay(drain_delay);
 
-        if let Some(url) = &config.upstream {
-            health = health.check(
-                Check::new("upstream:responseTime", TcpCheck::for_url(url)?)
+        health = health
+            .check(
+                Check::new("upstream:responseTime", TcpCheck::new(upstream.addr())?)
                     .component_type("component")
                     .criticality(Criticality::Degrading)
                     .timeout(Duration::from_millis(500))
                     .cache_ttl(cache_ttl),
+            )
+            .check(
+                Check::new(
+                    "upstream:circuitState",
+                    BreakerCheck::new(upstream.breaker().clone()),
+                )
+                .component_type("component")
+                .criticality(Criticality::Degrading)
+                .cache_ttl(cache_ttl),
             );
-        }
         if let Some(url) = &config.redis_url {
             health = health.check(
                 Check::new("redis:responseTime", RedisPing::from_url(url)?)
