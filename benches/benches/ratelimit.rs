@@ -13,9 +13,15 @@
 //! - `rotating_100k`: 100 000 clients in turn, all admitted;
 //! - `2_threads`: two threads, 100 000 clients each, all admitted.
 //!
-//! Requests are built outside the timed section; a request's drop and the
-//! response's construction are inside it for the two layers (that is what a
-//! layer costs), and absent for `governor_direct`, which only checks a key.
+//! Contenders: `hardening` (headers on admitted responses off, like
+//! tower_governor's default), `hardening_with_headers` (the default),
+//! `tower_governor`, `no_limiter` (the bare no-op service: what any layer
+//! costs at least, since the request is dropped and a response built inside
+//! the timed section) and `governor_direct` (`check_key` on an address, no
+//! HTTP request at all). A layer's own overhead is its time minus
+//! `no_limiter`'s.
+//!
+//! Requests are built outside the timed section.
 //!
 //! Before the timings, the binary prints the resident memory per tracked
 //! key for 1 000 000 distinct keys (RSS growth / keys), for our in-memory
@@ -214,6 +220,15 @@ fn single_thread(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        let mut svc = Noop;
+        let mut keys = Clients::new(clients);
+        group.bench_function(BenchmarkId::new(scenario, "no_limiter"), |b| {
+            b.iter_batched(
+                || request(keys.next()),
+                |req| drive(&mut svc, req),
+                BatchSize::SmallInput,
+            )
+        });
         let limiter = governor_direct(load);
         let mut keys = Clients::new(clients);
         group.bench_function(BenchmarkId::new(scenario, "governor_direct"), |b| {
@@ -353,7 +368,7 @@ criterion_group!(benches, single_thread);
 /// wall time on a shared machine):
 ///
 /// ```text
-/// RL_PROFILE=hardening|tower_governor|governor_direct|baseline [RL_CLIENTS=100000] [RL_LIMITED=1] [RL_N=100000] \
+/// RL_PROFILE=hardening|tower_governor|no_limiter|governor_direct|baseline [RL_CLIENTS=100000] [RL_LIMITED=1] [RL_N=100000] \
 ///   valgrind --tool=callgrind target/release/deps/ratelimit-<hash>
 /// ```
 ///
@@ -379,6 +394,9 @@ fn profile(which: &str) {
             "hardening" => reqs
                 .into_iter()
                 .for_each(|r| drop(black_box(drive(&mut hardening, r)))),
+            "no_limiter" => reqs
+                .into_iter()
+                .for_each(|r| drop(black_box(drive(&mut Noop, r)))),
             "tower_governor" => reqs
                 .into_iter()
                 .for_each(|r| drop(black_box(drive(&mut tg, r)))),

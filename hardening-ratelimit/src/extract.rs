@@ -443,6 +443,15 @@ mod tests {
         assert_eq!(ex.extract(&(&r).into()), Some(Key::user("alice")));
     }
 
+    #[cfg(feature = "axum")]
+    #[test]
+    fn reads_axum_connect_info() {
+        let mut r = Request::new(());
+        let addr: SocketAddr = "198.51.100.4:9".parse().unwrap();
+        r.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        assert_eq!(PeerIp::new().extract(&(&r).into()), ip_key("198.51.100.4"));
+    }
+
     #[test]
     fn header_global_and_missing() {
         let ex = Header::named("x-api-key").unwrap();
