@@ -145,11 +145,11 @@ impl Visit for SensitiveValues<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.redactor.is_sensitive_field_cached(field.name()) {
-            let s = format!("{value:?}");
-            if let Some(inner) = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                if inner.len() >= MIN_SCRUB_LEN {
-                    self.values.push(inner.to_owned());
-                }
+            let mut s = format!("{value:?}");
+            // A quoted `Debug` string: its content is what appears in text.
+            if s.len() >= 2 + MIN_SCRUB_LEN && s.starts_with('"') && s.ends_with('"') {
+                s.pop();
+                s.remove(0);
             }
             self.values.push(s);
         }
@@ -164,11 +164,14 @@ fn scrub_values<'a>(redactor: &Redactor, line: Cow<'a, str>, values: &[String]) 
         if value.len() < MIN_SCRUB_LEN {
             continue;
         }
-        let escaped = value.escape_debug().to_string();
-        for needle in [value.as_str(), escaped.as_str()] {
-            if line.contains(needle) {
-                let replacement = redactor.replacement_for(value);
-                line = Cow::Owned(line.replace(needle, &replacement));
+        if line.contains(value.as_str()) {
+            line = Cow::Owned(line.replace(value.as_str(), &redactor.replacement_for(value)));
+        }
+        // The escaped form, as JSON and `Debug` output print it.
+        if value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            let escaped = value.escape_debug().to_string();
+            if line.contains(escaped.as_str()) {
+                line = Cow::Owned(line.replace(escaped.as_str(), &redactor.replacement_for(value)));
             }
         }
     }

@@ -98,16 +98,17 @@ const CACHE_SLOTS: usize = 64;
 #[derive(Clone, Copy)]
 struct CacheSlot {
     owner: u64,
+    sensitive: bool,
     len: u8,
     key: [u8; CACHE_KEY],
 }
 
 thread_local! {
-    /// Per-thread memo of keys recently found *not* sensitive, keyed by the
-    /// exact bytes (so a cached verdict can never hide a sensitive key):
-    /// log lines repeat the same few keys over and over.
-    static NOT_SENSITIVE: RefCell<[CacheSlot; CACHE_SLOTS]> = const {
-        RefCell::new([CacheSlot { owner: 0, len: 0, key: [0; CACHE_KEY] }; CACHE_SLOTS])
+    /// Per-thread memo of recent verdicts, keyed by the exact bytes of the
+    /// key (so a cached verdict is always the verdict for that key): log
+    /// lines repeat the same few keys over and over.
+    static VERDICTS: RefCell<[CacheSlot; CACHE_SLOTS]> = const {
+        RefCell::new([CacheSlot { owner: 0, sensitive: false, len: 0, key: [0; CACHE_KEY] }; CACHE_SLOTS])
     };
 }
 
@@ -226,8 +227,8 @@ impl SensitiveNames {
         self.id
     }
 
-    /// [`is_sensitive`](Self::is_sensitive), remembering short keys that
-    /// are not sensitive in a small per-thread cache.
+    /// [`is_sensitive`](Self::is_sensitive), remembering the verdict for
+    /// short keys in a small per-thread cache.
     pub(crate) fn is_sensitive_cached(&self, key: &[u8]) -> bool {
         if key.len() > CACHE_KEY {
             return self.is_sensitive(key);
@@ -237,30 +238,31 @@ impl SensitiveNames {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
         let slot = (h as usize ^ (h as usize >> 7)) % CACHE_SLOTS;
-        let hit = NOT_SENSITIVE
+        let hit = VERDICTS
             .try_with(|c| {
-                c.try_borrow().is_ok_and(|c| {
+                c.try_borrow().ok().and_then(|c| {
                     let s = &c[slot];
-                    s.owner == self.id
+                    (s.owner == self.id
                         && usize::from(s.len) == key.len()
-                        && s.key[..key.len()] == *key
+                        && s.key[..key.len()] == *key)
+                        .then_some(s.sensitive)
                 })
             })
-            .unwrap_or(false);
-        if hit {
-            return false;
+            .ok()
+            .flatten();
+        if let Some(verdict) = hit {
+            return verdict;
         }
         let sensitive = self.is_sensitive(key);
-        if !sensitive {
-            let _ = NOT_SENSITIVE.try_with(|c| {
-                if let Ok(mut c) = c.try_borrow_mut() {
-                    let s = &mut c[slot];
-                    s.owner = self.id;
-                    s.len = key.len() as u8;
-                    s.key[..key.len()].copy_from_slice(key);
-                }
-            });
-        }
+        let _ = VERDICTS.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                let s = &mut c[slot];
+                s.owner = self.id;
+                s.sensitive = sensitive;
+                s.len = key.len() as u8;
+                s.key[..key.len()].copy_from_slice(key);
+            }
+        });
         sensitive
     }
 

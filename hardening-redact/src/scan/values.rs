@@ -78,7 +78,21 @@ pub(super) fn key_value(
         }
     }
 
-    // Tail filter: the last three alphanumerics of the key.
+    // Tail filter: the last three alphanumerics of the key. Usually they
+    // are the last three bytes (`| 0x20` lower-cases letters and keeps
+    // digits), which needs no loop.
+    if ke >= 3 {
+        let t = [bytes[ke - 3], bytes[ke - 2], bytes[ke - 1]];
+        if t.iter().all(u8::is_ascii_alphanumeric) {
+            if scanner
+                .names
+                .tail_may_match(&[t[0] | 0x20, t[1] | 0x20, t[2] | 0x20])
+            {
+                key_value_slow(scanner, bytes, p, ke, kv, query, out);
+            }
+            return;
+        }
+    }
     let mut tail = [0u8; 3];
     let mut tn = 0;
     let mut i = ke;
