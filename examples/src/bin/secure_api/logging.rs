@@ -1,23 +1,43 @@
-//! Logging: JSON lines on stdout.
+//! Logging: JSON lines on stdout, scrubbed of secrets.
 //!
-//! (The redacting formatter and request spans arrive with `hardening-redact`.)
+//! - Every event goes through [`RedactingFormat`] (fields with sensitive
+//!   names, message text, span fields) and then [`RedactingMakeWriter`]
+//!   (a last scrub of the finished line) on its way to stdout.
+//! - Each request gets a span from [`RedactedMakeSpan`]: method, the URI
+//!   with sensitive query parameters masked, and allowlisted headers only.
+//! - [`SensitiveHeadersLayer`] marks `Authorization`, `Cookie`,
+//!   `Set-Cookie`, `X-Api-Key`, ... sensitive, so any `Debug` of the
+//!   headers further in prints `Sensitive`.
 
 use axum::Router;
+use hardening_redact::fmt::{RedactingFormat, RedactingMakeWriter};
+use hardening_redact::headers::SensitiveHeadersLayer;
+use hardening_redact::trace::RedactedMakeSpan;
+use hardening_redact::Redactor;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::cli::Config;
 
-/// Installs the global `tracing` subscriber.
+/// Installs the global `tracing` subscriber: JSON lines on stdout.
 pub(crate) fn init(_config: &Config) {
+    let redactor = Redactor::default();
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stdout)
+        .map_event_format(|format| RedactingFormat::new(redactor.clone(), format))
+        .with_writer(RedactingMakeWriter::new(redactor, std::io::stdout))
         .init();
 }
 
-/// Adds request logging.
+/// Adds request spans (redacted URI, safe headers) and marks credential
+/// headers sensitive. Outermost first: sensitive headers, then tracing.
 pub(crate) fn apply(router: Router) -> Router {
-    router
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(RedactedMakeSpan::new(Redactor::default()))
+        .on_request(DefaultOnRequest::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    router.layer(trace).layer(SensitiveHeadersLayer::new())
 }

@@ -1,0 +1,176 @@
+//! [`RedactingFormat`]: an event formatter wrapper.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::Redactor;
+
+/// Values of sensitive fields shorter than this are not searched for
+/// elsewhere in the line (they would match ordinary text).
+const MIN_SCRUB_LEN: usize = 4;
+
+const CALLSITE_SLOTS: usize = 64;
+
+thread_local! {
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// `(metadata address, redactor config id, has a sensitive field name)`:
+    /// field names are fixed per callsite, so they are judged once.
+    static CALLSITES: RefCell<[(usize, u64, bool); CALLSITE_SLOTS]> =
+        const { RefCell::new([(0, 0, false); CALLSITE_SLOTS]) };
+}
+
+/// Whether any field of the event's callsite has a sensitive name.
+fn has_sensitive_field(redactor: &Redactor, event: &Event<'_>) -> bool {
+    let meta = event.metadata();
+    let key = meta as *const _ as usize;
+    let id = redactor.config_id();
+    let slot = (key >> 4) % CALLSITE_SLOTS;
+    let cached = CALLSITES
+        .try_with(|c| {
+            c.try_borrow()
+                .ok()
+                .and_then(|c| (c[slot].0 == key && c[slot].1 == id).then_some(c[slot].2))
+        })
+        .ok()
+        .flatten();
+    if let Some(v) = cached {
+        return v;
+    }
+    let v = meta
+        .fields()
+        .iter()
+        .any(|f| f.name() != "message" && redactor.is_sensitive_field(f.name()));
+    let _ = CALLSITES.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c[slot] = (key, id, v);
+        }
+    });
+    v
+}
+
+/// Wraps an event formatter so that every line it produces is redacted.
+///
+/// The inner formatter writes into a reused per-thread buffer; the line is
+/// scanned with [`Redactor::redact`], values of fields with a sensitive
+/// name are removed wherever they appear, and the result is written out.
+/// ANSI colours are off (the inner formatter sees a plain buffer).
+///
+/// # Clone
+///
+/// Clones share the redactor.
+///
+/// # Example
+///
+/// See the [module docs](crate::fmt).
+#[derive(Debug, Clone)]
+pub struct RedactingFormat<E> {
+    inner: E,
+    redactor: Redactor,
+}
+
+impl<E> RedactingFormat<E> {
+    /// Wraps `inner` (e.g. `tracing_subscriber::fmt::format().json()`).
+    pub fn new(redactor: Redactor, inner: E) -> Self {
+        RedactingFormat { inner, redactor }
+    }
+
+    /// The wrapped formatter.
+    pub fn get_ref(&self) -> &E {
+        &self.inner
+    }
+}
+
+impl<S, N, E> FormatEvent<S, N> for RedactingFormat<E>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    E: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fresh = String::new();
+        LINE.with(|cell| {
+            let mut guard = cell.try_borrow_mut();
+            // Re-entrant use (a formatter that logs) gets its own buffer.
+            let line: &mut String = match guard {
+                Ok(ref mut l) => l,
+                Err(_) => &mut fresh,
+            };
+            line.clear();
+            self.inner.format_event(ctx, Writer::new(line), event)?;
+            let mut values = SensitiveValues {
+                redactor: &self.redactor,
+                values: Vec::new(),
+            };
+            if has_sensitive_field(&self.redactor, event) {
+                event.record(&mut values);
+            }
+            if values.values.is_empty() {
+                return writer.write_str(&self.redactor.redact(line));
+            }
+            // Values first (while they are whole), then the scan.
+            let scrubbed = scrub_values(&self.redactor, Cow::Borrowed(line), &values.values);
+            let out = writer.write_str(&self.redactor.redact(&scrubbed));
+            if line.capacity() > 64 * 1024 {
+                *line = String::new(); // don't keep a huge buffer per thread
+            }
+            out
+        })
+    }
+}
+
+/// Collects the values of fields whose name is sensitive.
+struct SensitiveValues<'r> {
+    redactor: &'r Redactor,
+    values: Vec<String>,
+}
+
+impl Visit for SensitiveValues<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.redactor.is_sensitive_field_cached(field.name()) {
+            self.values.push(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.redactor.is_sensitive_field_cached(field.name()) {
+            let s = format!("{value:?}");
+            if let Some(inner) = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                if inner.len() >= MIN_SCRUB_LEN {
+                    self.values.push(inner.to_owned());
+                }
+            }
+            self.values.push(s);
+        }
+    }
+}
+
+/// Replaces every occurrence of each value (raw, and escaped as in JSON or
+/// `Debug` output) with its replacement.
+fn scrub_values<'a>(redactor: &Redactor, line: Cow<'a, str>, values: &[String]) -> Cow<'a, str> {
+    let mut line = line;
+    for value in values {
+        if value.len() < MIN_SCRUB_LEN {
+            continue;
+        }
+        let escaped = value.escape_debug().to_string();
+        for needle in [value.as_str(), escaped.as_str()] {
+            if line.contains(needle) {
+                let replacement = redactor.replacement_for(value);
+                line = Cow::Owned(line.replace(needle, &replacement));
+            }
+        }
+    }
+    line
+}
