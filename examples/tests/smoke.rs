@@ -8,7 +8,7 @@ use support::SecureApi;
 
 #[tokio::test]
 async fn serves_routes_and_stops_gracefully_on_sigterm() {
-    let mut api = SecureApi::start().await;
+    let mut api = SecureApi::start_with(&[("DRAIN_DELAY_MS", "0")], &[]).await;
 
     let resp = api.get("/").await;
     assert_eq!(resp.status(), 200);

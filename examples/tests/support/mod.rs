@@ -26,6 +26,7 @@ const ISOLATED_ENV: &[&str] = &[
     "TRUSTED_PROXIES",
     "DRAIN_DELAY_MS",
     "HEALTH_CACHE_TTL_MS",
+    "PUBLIC_HOSTS",
 ];
 
 /// A running `secure_api` process.

@@ -7,7 +7,6 @@ use hardening_core::TrustedProxies;
 
 /// The example's configuration.
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // fields are read as each layer is wired in
 pub(crate) struct Config {
     /// Where to listen (`--addr`, `ADDR`; default `127.0.0.1:3000`, port 0 picks a free one).
     pub(crate) addr: SocketAddr,

@@ -8,7 +8,7 @@
 //!
 //! 1. `logging`  - request spans with redacted URIs; JSON logs scrubbed of secrets.
 //! 2. `security` - security headers on every response (429s and 503s included),
-//!    HTTPS redirect when enabled.
+//!    HTTPS redirect for hosts in `PUBLIC_HOSTS` (loopback exempt).
 //! 3. `probes`   - `/livez`, `/readyz`, `/health`, answered before rate limiting
 //!    so probes are never throttled.
 //! 4. `limits`   - per-client rate limits on `/auth`, `/api`, `/llm`.

@@ -153,13 +153,11 @@ impl Upstream {
     }
 
     /// `host:port` of the upstream (a TCP address to health-check).
-    #[allow(dead_code)] // used by the health probes
     pub(crate) fn addr(&self) -> &str {
         &self.inner.addr
     }
 
     /// The breaker in front of the upstream (its state can feed readiness).
-    #[allow(dead_code)] // used by the health probes
     pub(crate) fn breaker(&self) -> &Breaker {
         &self.inner.breaker
     }
