@@ -1,5 +1,6 @@
 //! Who a request is counted against: [`Key`].
 
+use sha2::{Digest, Sha256};
 use std::fmt::{self, Write as _};
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv6Addr};
@@ -135,19 +136,28 @@ impl Key {
     /// | IPv4 / IPv6 address | `ip:203.0.113.9`, `ip:2001:db8::1` |
     /// | IPv6 group | `ip:2001:db8:1:2::/64` |
     /// | user | `user:<id>` |
-    /// | header value | `hdr:<value>` |
+    /// | header value | `hdr:<hex SHA-256 of the value>` |
     /// | custom | `key:<value>` |
     /// | global / unknown / overflow | `global` / `unknown` / `overflow` |
     ///
     /// Distinct keys have distinct forms, and the form does not depend on
-    /// the process, so replicas sharing a store agree on it. User ids and
-    /// header values are written as given (they may contain any character
-    /// a header value can hold).
+    /// the process, so replicas sharing a store agree on it. User ids are
+    /// written as given (they may contain any character a header value can
+    /// hold). Header values are usually API keys, i.e. secrets, so they are
+    /// written as `hdr:` plus the hex SHA-256 of the value: a shared store
+    /// (and anyone running `MONITOR` or `SCAN` on it) never sees the key
+    /// itself, while every replica still derives the same name.
     pub fn write_storage(&self, out: &mut String) {
         // Writing to a String cannot fail.
         let _ = match &self.0 {
             Repr::Ip(ip) => write!(out, "ip:{ip}"),
             Repr::Ipv6Net(net, prefix) => write!(out, "ip:{net}/{prefix}"),
+            Repr::Text(TextKind::Header, value) => {
+                out.push_str(TextKind::Header.prefix());
+                Sha256::digest(value.as_bytes())
+                    .iter()
+                    .try_for_each(|b| write!(out, "{b:02x}"))
+            }
             Repr::Text(kind, value) => {
                 out.push_str(kind.prefix());
                 out.push_str(value);
@@ -262,6 +272,29 @@ fn fingerprint_hasher() -> &'static std::collections::hash_map::RandomState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn header_values_never_reach_a_shared_store_in_clear() {
+        let key = Key::header_value("sk_live_4eC39HqLyjWDarjtT1zdp7dc");
+        let stored = key.to_storage_string();
+        assert!(!stored.contains("sk_live"), "{stored}");
+        assert_eq!(stored.len(), "hdr:".len() + 64);
+        assert!(stored.starts_with("hdr:"));
+        // stable across calls and processes, distinct for distinct values
+        assert_eq!(
+            stored,
+            Key::header_value("sk_live_4eC39HqLyjWDarjtT1zdp7dc").to_storage_string()
+        );
+        assert_ne!(
+            stored,
+            Key::header_value("sk_live_other").to_storage_string()
+        );
+        // SHA-256("abc"), so every replica derives the same name
+        assert_eq!(
+            Key::header_value("abc").to_storage_string(),
+            "hdr:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
