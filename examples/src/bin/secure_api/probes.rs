@@ -97,16 +97,8 @@ impl Probes {
     /// or SIGTERM readiness fails at once, then the drain delay passes (or a
     /// second signal arrives).
     pub(crate) async fn shutdown_signal(self) {
-        termination_signal().await;
-        let drain = self.health.shutdown();
-        tracing::info!(
-            drain_delay_ms = self.health.drain_delay().as_millis() as u64,
-            "shutdown signal received: /readyz now fails, draining"
-        );
-        tokio::select! {
-            () = drain => tracing::info!("drain complete: finishing in-flight requests"),
-            () = termination_signal() => tracing::info!("second signal: drain cut short"),
-        }
+        self.health.shutdown_on_signal().await;
+        tracing::info!("drain complete: finishing in-flight requests");
     }
 }
 
@@ -122,29 +114,5 @@ fn env_millis(
             .parse::<u64>()
             .map(Duration::from_millis)
             .map_err(|_| format!("invalid {name} `{value}`: expected whole milliseconds").into()),
-    }
-}
-
-/// SIGINT or SIGTERM.
-async fn termination_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
