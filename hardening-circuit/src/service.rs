@@ -541,7 +541,12 @@ mod tests {
             fn exit(&self, _: &Id) {}
         }
         let events = Arc::new(Mutex::new(Vec::new()));
-        tracing::subscriber::with_default(Capture(events.clone()), f);
+        tracing::subscriber::with_default(Capture(events.clone()), || {
+            // Rebuild the callsite interest cache with this subscriber live, so a
+            // callsite registered concurrently by a parallel test cannot miss it.
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         let events = events.lock().unwrap().clone();
         events
     }

@@ -445,6 +445,9 @@ async fn failure_policies_when_redis_dies_and_returns() {
     };
     let warns = warnings::WarnCounter::default();
     let _guard = tracing::subscriber::set_default(warns.clone());
+    // Rebuild the callsite interest cache with this subscriber live, so a
+    // callsite registered concurrently by a parallel test cannot miss it.
+    tracing::callsite::rebuild_interest_cache();
     let url = server.url();
     let clock = FakeClock::new();
     let build = |policy| {

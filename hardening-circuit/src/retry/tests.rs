@@ -753,6 +753,11 @@ async fn each_retry_emits_a_tracing_event() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run in parallel without a subscriber; if one
+    // of them registered the retry event's callsite while this subscriber was
+    // being installed, its cached interest can miss this subscriber. Rebuild
+    // the cache now that this subscriber is live.
+    tracing::callsite::rebuild_interest_cache();
 
     let upstream = Upstream::new([Step::Status(503), Step::Fail(io_error("reset"))]);
     let layer = builder().build().unwrap();
