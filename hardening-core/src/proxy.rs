@@ -17,6 +17,21 @@
 //! let a client inject, say, `Forwarded: for=1.2.3.4` through a proxy that only
 //! appends `X-Forwarded-For`. Pick the one your proxies write.
 //!
+//! # Hostile bytes
+//!
+//! Field lines are cut into members at every `,` byte, on the raw bytes and
+//! without honouring quotes, before anything is decoded. Whatever a client
+//! writes — obs-text, an unterminated `"`, brackets, `;` — therefore stays
+//! inside its own members and cannot change how the members a proxy
+//! appended to its right are read, whether the proxy appended to the
+//! client's line or added a line of its own. `Forwarded` elements are then
+//! parsed strictly (a malformed element stops the walk, it never borrows
+//! from its neighbour). At most [`MAX_HOPS`] members are read.
+//!
+//! The scheme ([`TrustedProxies::scheme`]) comes from the connection
+//! ([`ConnectionScheme`]) or a trusted proxy only, never from the request
+//! target, which the client writes.
+//!
 //! # Example
 //!
 //! ```
@@ -271,9 +286,10 @@ impl TrustedProxies {
     /// [`client_ip`](Self::client_ip) from a known peer address and headers.
     ///
     /// When a hop the proxies wrote cannot be read (`unknown`, an obfuscated
-    /// identifier, garbage), the walk stops there and the address of the
-    /// proxy that reported it is returned: the client behind it cannot be
-    /// told apart, and it is never an address the client chose.
+    /// identifier, garbage, a malformed `Forwarded` element), the walk stops
+    /// there and the address of the proxy that reported it is returned: the
+    /// client behind it cannot be told apart, and it is never an address the
+    /// client chose. The result is canonical ([`canonical_ip`]).
     pub fn client_ip_from(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         self.walk(peer, headers).client
     }
