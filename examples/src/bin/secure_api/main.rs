@@ -19,11 +19,10 @@ mod limits;
 mod logging;
 mod probes;
 mod security;
+mod serve;
 mod token;
 mod upstream;
 
-use std::future::IntoFuture as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use axum::extract::State;
@@ -89,12 +88,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on http://{addr}");
     tracing::info!(%addr, "secure_api started");
 
+    let server = serve::Server::new(listener, config.serve);
     let graceful = phases.graceful();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let served = server.run(app, async move {
         graceful.await;
         tracing::info!("drain complete: finishing in-flight requests");
     });
@@ -102,7 +98,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // wait. Returning from `main` drops the runtime and with it the
     // connections still open.
     tokio::select! {
-        served = server.into_future() => served?,
+        () = served => {}
         () = phases.forced() => {
             tracing::warn!("shutdown deadline passed or second signal: closing remaining connections");
         }
