@@ -7,6 +7,7 @@
 //!
 //! ```
 //! use http::{header, Request, Response, StatusCode};
+//! use hardening_core::{ConnectionScheme, Scheme};
 //! use hardening_headers::{CspNonce, HttpsRedirectLayer, SecurityHeadersLayer};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
@@ -21,8 +22,10 @@
 //!         Ok::<_, std::convert::Infallible>(Response::new(page))
 //!     }));
 //!
-//! // Over HTTPS (here: an absolute https URI; behind a proxy, see below)
-//! let res = app.clone().oneshot(Request::get("https://example.com/").body(()).unwrap()).await.unwrap();
+//! // Over HTTPS (here: marked by the TLS acceptor; behind a proxy, see below)
+//! let mut req = Request::get("/").header(header::HOST, "example.com").body(()).unwrap();
+//! req.extensions_mut().insert(ConnectionScheme(Scheme::Https));
+//! let res = app.clone().oneshot(req).await.unwrap();
 //! assert_eq!(res.status(), StatusCode::OK);
 //! let h = res.headers();
 //! assert_eq!(h[header::STRICT_TRANSPORT_SECURITY], "max-age=31536000; includeSubDomains");
@@ -88,9 +91,10 @@
 //! decides what to redirect, with the same function:
 //! [`TrustedProxies::scheme`](hardening_core::TrustedProxies::scheme). It
 //! reads the connection ([`ConnectionScheme`](hardening_core::ConnectionScheme),
-//! inserted by your TLS acceptor), an absolute request URI, and — only when
-//! the TCP peer is a configured trusted proxy — `X-Forwarded-Proto` or
-//! `Forwarded: proto=`. Give both layers the same
+//! inserted by your TLS acceptor) and — only when the TCP peer is a
+//! configured trusted proxy — `X-Forwarded-Proto` or `Forwarded: proto=`.
+//! The request target is never believed: an absolute-form
+//! `GET https://example.com/` or an h2c `:scheme` is written by the client. Give both layers the same
 //! [`TrustedProxies`](hardening_core::TrustedProxies).
 //!
 //! # The handler wins

@@ -320,8 +320,8 @@ impl SecurityHeadersBuilder {
 
     /// The reverse proxies whose `X-Forwarded-Proto` / `Forwarded: proto=`
     /// decide whether a request arrived over HTTPS (and so gets HSTS). The
-    /// default trusts nobody: only the connection ([`ConnectionScheme`]) and
-    /// an absolute request URI count. Use the same value as the
+    /// default trusts nobody: only the connection ([`ConnectionScheme`])
+    /// counts (never the request target). Use the same value as the
     /// [`HttpsRedirectLayer`](crate::HttpsRedirectLayer), so both agree on
     /// what is HTTPS.
     ///
