@@ -26,7 +26,9 @@ pub enum KeyLogging {
     /// replaced by a fingerprint (the default); see [`Key::redacted`].
     #[default]
     Redacted,
-    /// The whole key. Logs then hold personal data (IP addresses, user ids).
+    /// The whole key, in clear (user ids and header values as given, unlike
+    /// the hashed names a shared store uses). Logs then hold personal data
+    /// (IP addresses, user ids) and possibly secrets (API keys).
     Full,
     /// No key at all.
     Omitted,
@@ -448,7 +450,7 @@ impl<St> Shared<St> {
                 "request rate limited"
             ),
             KeyLogging::Full => {
-                let key = key.to_storage_string();
+                let key = key.to_plain_string();
                 tracing::info!(
                     target: "hardening_ratelimit",
                     policy,
