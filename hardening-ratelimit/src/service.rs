@@ -720,4 +720,78 @@ mod tests {
             Some("application/problem+json")
         );
     }
+
+    /// Issue 11, item 8: a flood of distinct clients under `auth` fills
+    /// `auth`'s share of the store and its overflow bucket, and nothing
+    /// else: a fresh `llm` client gets its whole quota, and every `llm`
+    /// decision (status and headers) equals the one a store without the
+    /// flood makes.
+    #[tokio::test]
+    async fn a_flood_under_one_policy_never_changes_another() {
+        async fn llm_run<S>(svc: &S, clock: &FakeClock) -> Vec<(StatusCode, Option<String>)>
+        where
+            S: tower::Service<
+                    Request<Body>,
+                    Response = Response<crate::RateLimitBody<Body>>,
+                    Error = Infallible,
+                > + Clone,
+        {
+            let mut seen = Vec::new();
+            for i in 0..25 {
+                let peer = if i % 5 == 4 { "198.51.100.2:1" } else { "198.51.100.1:1" };
+                let res = send(svc, req(Method::POST, "/llm/complete", Some(peer))).await;
+                seen.push((res.status(), header(&res, "ratelimit").map(str::to_owned)));
+                clock.advance(Duration::from_millis(250));
+            }
+            seen
+        }
+        let build = |clock: &FakeClock| {
+            RateLimitLayer::builder()
+                .policies(Policy::defaults())
+                .store(InMemoryStore::with_max_keys(100).unwrap())
+                .clock(clock.clone())
+                .build()
+                .unwrap()
+        };
+
+        let flooded_clock = FakeClock::new();
+        let flooded = build(&flooded_clock);
+        let svc = flooded.clone().layer(ok_service());
+        // 1000 distinct clients keep 1000 `auth` keys alive (5/min each:
+        // nothing recovers while the clock stands still): ten times the cap.
+        for i in 0u32..1000 {
+            let peer = SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 1));
+            let mut r = req(Method::POST, "/auth/login", None);
+            r.extensions_mut().insert(PeerAddr(peer));
+            send(&svc, r).await;
+        }
+        let [auth, _api, llm] = Policy::defaults();
+        let store = flooded.store();
+        assert_eq!(store.tracked_keys_for(&auth), 100, "auth is at its cap");
+        assert_eq!(store.overflowed_for(&auth), 900);
+        // the flood's newcomers share auth's overflow bucket (5/min)
+        let mut r = req(Method::POST, "/auth/login", Some("10.99.0.1:1"));
+        r.extensions_mut().insert(PeerAddr("10.99.0.1:1".parse().unwrap()));
+        assert_eq!(send(&svc, r).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+        // A fresh llm client: its whole burst of 20, from its own bucket.
+        let flooded_llm = llm_run(&svc, &flooded_clock).await;
+        assert_eq!(store.tracked_keys_for(&llm), 2);
+        assert_eq!(store.overflowed_for(&llm), 0, "no llm request overflowed");
+        let admitted = flooded_llm
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .count();
+        assert!(admitted >= 20, "full quota: {flooded_llm:?}");
+        assert_eq!(
+            flooded_llm[0].1.as_deref(),
+            Some("\"llm\";r=19;t=3"),
+            "first request sees the whole burst"
+        );
+
+        // The same llm traffic on a store that saw no flood decides the same.
+        let calm_clock = FakeClock::new();
+        let calm = build(&calm_clock).layer(ok_service());
+        assert_eq!(llm_run(&calm, &calm_clock).await, flooded_llm);
+    }
 }
