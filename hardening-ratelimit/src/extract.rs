@@ -128,6 +128,15 @@ impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
 pub trait KeyExtractor: Send + Sync + 'static {
     /// The key of `req`, if it has one.
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key>;
+
+    /// Whether this extractor keys requests by the TCP peer address, so a
+    /// request without one ([`RequestRef::peer_addr`] is `None`) means the
+    /// server is not recording it (see [`MissingPeer`]). `false` by
+    /// default; [`PeerIp`], [`ClientIp`] and a [`UserOrIp`] falling back to
+    /// one of them say `true`.
+    fn needs_peer_addr(&self) -> bool {
+        false
+    }
 }
 
 impl<F> KeyExtractor for F
@@ -143,6 +152,10 @@ impl<K: KeyExtractor + ?Sized> KeyExtractor for Arc<K> {
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
         (**self).extract(req)
     }
+
+    fn needs_peer_addr(&self) -> bool {
+        (**self).needs_peer_addr()
+    }
 }
 
 /// What happens to a request whose key cannot be extracted (no peer address,
@@ -156,6 +169,59 @@ pub enum MissingKey {
     /// Let it through unlimited.
     Allow,
     /// Reject it with `429`.
+    Reject,
+}
+
+/// What happens when an extractor that keys by the TCP peer address
+/// ([`PeerIp`], [`ClientIp`], [`UserOrIp`] over one of them) finds none.
+///
+/// That is a server configuration error, never a client's doing: the
+/// server does not record the peer (axum served without
+/// `into_make_service_with_connect_info::<SocketAddr>()`, the `axum`
+/// feature of this crate off, or plain hyper code that does not insert
+/// [`PeerAddr`](hardening_core::PeerAddr)). Left alone, *every* client
+/// then shares one [`Key::unknown`] bucket, so one client can lock all the
+/// others out.
+///
+/// Either way a `tracing` event says so: a `warn` at the first such request
+/// and then at most once a minute on the layer's clock (under `Reject`, an
+/// `error`, equally rate-limited).
+///
+/// # Example
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use hardening_ratelimit::{MissingPeer, Policy, Quota, RateLimitLayer};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let svc = RateLimitLayer::builder()
+///     .policy(Policy::new("api", Quota::per_minute(NonZeroU32::new(60).unwrap())))
+///     .on_missing_peer(MissingPeer::Reject)
+///     .build()
+///     .unwrap()
+///     .layer(service_fn(|_req: Request<()>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+///     }));
+/// // No PeerAddr / ConnectInfo in the request: the server is misconfigured.
+/// let res = svc.oneshot(Request::new(())).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingPeer {
+    /// Warn (rate-limited) and apply the [`MissingKey`] rule, by default
+    /// the one shared [`Key::unknown`] bucket (the default, for
+    /// compatibility).
+    #[default]
+    Warn,
+    /// Answer `500 Internal Server Error` with an
+    /// `application/problem+json` body, without calling the inner service,
+    /// and log an `error`: the misconfiguration fails the first request of
+    /// any smoke test instead of silently pooling all clients. Recommended
+    /// in production.
     Reject,
 }
 
@@ -215,6 +281,10 @@ impl KeyExtractor for PeerIp {
         req.peer_addr()
             .map(|peer| Key::ip(peer.ip(), self.ipv6_prefix))
     }
+
+    fn needs_peer_addr(&self) -> bool {
+        true
+    }
 }
 
 /// The client address behind trusted reverse proxies: the forwarding header
@@ -263,6 +333,10 @@ impl KeyExtractor for ClientIp {
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
         self.client_ip(req).map(|ip| Key::ip(ip, self.ipv6_prefix))
     }
+
+    fn needs_peer_addr(&self) -> bool {
+        true
+    }
 }
 
 /// The authenticated user of a request: a request extension your
@@ -301,6 +375,10 @@ impl<F: KeyExtractor> KeyExtractor for UserOrIp<F> {
             Some(user) => Some(Key::user(user.0.clone())),
             None => self.fallback.extract(req),
         }
+    }
+
+    fn needs_peer_addr(&self) -> bool {
+        self.fallback.needs_peer_addr()
     }
 }
 

@@ -12,6 +12,7 @@
 //! | algorithm | GCRA (same quota semantics as `governor`), the pure step in [`gcra`], time passed in |
 //! | keys | [`PeerIp`], [`ClientIp::trusting`] (spoof-proof behind proxies, via `hardening_core::TrustedProxies`), [`UserOrIp`], [`Header`], [`Global`], any closure; IPv6 grouped by `/64` (configurable) |
 //! | keyless requests | [`MissingKey`]: one shared `unknown` bucket by default, or allow, or reject |
+//! | server records no peer address | [`MissingPeer`]: a rate-limited warning by default, or `500` |
 //! | limited response | `429`, `Retry-After` (whole seconds, rounded up, never 0), `RateLimit-Policy` + `RateLimit`, `application/problem+json`; optional `X-RateLimit-*`; no `HandleErrorLayer` needed |
 //! | bypass | allowlisted keys and CIDRs, and an off switch |
 //! | memory | recovered keys dropped, a hard cap with a documented overflow rule ([`InMemoryStore`]) |
@@ -121,12 +122,13 @@ pub mod store;
 pub use body::RateLimitBody;
 pub use error::ConfigError;
 pub use extract::{
-    AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, PeerIp, RequestRef,
+    AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, MissingPeer, PeerIp,
+    RequestRef,
     UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
 pub use future::ResponseFuture;
 pub use key::{Key, RedactedKey};
-pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder};
+pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder, MISSING_PEER_LOG_INTERVAL};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
 pub use response::{
