@@ -123,8 +123,7 @@ pub use body::RateLimitBody;
 pub use error::ConfigError;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, MissingPeer, PeerIp,
-    RequestRef,
-    UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
+    RequestRef, UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
 pub use future::ResponseFuture;
 pub use key::{Key, RedactedKey};

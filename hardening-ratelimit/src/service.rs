@@ -748,7 +748,11 @@ mod tests {
         {
             let mut seen = Vec::new();
             for i in 0..25 {
-                let peer = if i % 5 == 4 { "198.51.100.2:1" } else { "198.51.100.1:1" };
+                let peer = if i % 5 == 4 {
+                    "198.51.100.2:1"
+                } else {
+                    "198.51.100.1:1"
+                };
                 let res = send(svc, req(Method::POST, "/llm/complete", Some(peer))).await;
                 seen.push((res.status(), header(&res, "ratelimit").map(str::to_owned)));
                 clock.advance(Duration::from_millis(250));
@@ -781,7 +785,8 @@ mod tests {
         assert_eq!(store.overflowed_for(&auth), 900);
         // the flood's newcomers share auth's overflow bucket (5/min)
         let mut r = req(Method::POST, "/auth/login", Some("10.99.0.1:1"));
-        r.extensions_mut().insert(PeerAddr("10.99.0.1:1".parse().unwrap()));
+        r.extensions_mut()
+            .insert(PeerAddr("10.99.0.1:1".parse().unwrap()));
         assert_eq!(send(&svc, r).await.status(), StatusCode::TOO_MANY_REQUESTS);
 
         // A fresh llm client: its whole burst of 20, from its own bucket.
@@ -870,7 +875,10 @@ mod tests {
         let warnings = logs.matches("request without a peer address").count();
         assert_eq!(warnings, 2, "first request, then 60 s later: {logs}");
         assert!(logs.contains("WARN"), "{logs}");
-        assert!(logs.contains("MissingPeer::Reject"), "names the fix: {logs}");
+        assert!(
+            logs.contains("MissingPeer::Reject"),
+            "names the fix: {logs}"
+        );
 
         // An extractor that does not read the peer never warns about it.
         let clock = FakeClock::new();

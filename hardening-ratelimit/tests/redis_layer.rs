@@ -165,13 +165,9 @@ async fn text_keys_reach_redis_only_hashed() {
                 .path_prefix("/keys")
                 .key(Header::named("x-api-key").unwrap()),
         )
-        .policy(
-            Policy::new("tenant", quota)
-                .path_prefix("/tenant")
-                .key(move |_: &hardening_ratelimit::RequestRef<'_>| {
-                    Some(Key::custom(tenant_key.as_str()))
-                }),
-        )
+        .policy(Policy::new("tenant", quota).path_prefix("/tenant").key(
+            move |_: &hardening_ratelimit::RequestRef<'_>| Some(Key::custom(tenant_key.as_str())),
+        ))
         .key(UserOrIp::new(PeerIp::new()))
         .store(store)
         .build()
@@ -204,7 +200,10 @@ async fn text_keys_reach_redis_only_hashed() {
     let mut keys = keys_under(&mut conn, &prefix).await;
     keys.sort();
     let mut expected = vec![
-        format!("{prefix}api:{}", Key::user(user.as_str()).to_storage_string()),
+        format!(
+            "{prefix}api:{}",
+            Key::user(user.as_str()).to_storage_string()
+        ),
         format!(
             "{prefix}keys:{}",
             Key::header_value(api_key.as_str()).to_storage_string()

@@ -354,7 +354,11 @@ mod tests {
             }
             // Generous: 100 passes over 64 KiB take well under a millisecond
             // each, even in a debug build on a loaded machine.
-            assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
         }
     }
 }
