@@ -549,3 +549,88 @@ mod tests {
         assert_eq!(PeerIp::new().extract(&(&no_peer).into()), None);
     }
 }
+
+#[cfg(test)]
+mod hostile_headers {
+    use super::*;
+    use hardening_core::PeerAddr;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn with_header(name: &'static str, value: HeaderValue, peer: &str) -> Request<()> {
+        let mut r = Request::new(());
+        r.headers_mut().append(name, value);
+        r.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        r
+    }
+
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..(MAX_HEADER_KEY_LEN * 2)),
+            // visible ASCII with the separators a key name could abuse
+            "[ -~]{0,300}".prop_map(String::into_bytes),
+            "[:a-z0-9 \t]{0,40}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        /// `Header` over arbitrary bytes: never a panic; a key exactly when
+        /// the trimmed value is non-empty visible ASCII of at most
+        /// `MAX_HEADER_KEY_LEN` bytes; always a header-value key (never a
+        /// user's, an IP's or the shared `unknown`); and two different
+        /// values never share a key or a storage name, whatever separators
+        /// they contain.
+        #[test]
+        fn header_keys_are_exact_and_never_collide(a in header_bytes(), b in header_bytes()) {
+            let ex = Header::named("x-api-key").unwrap();
+            let extract = |bytes: &[u8]| -> Option<(String, Option<Key>)> {
+                let value = HeaderValue::from_bytes(bytes).ok()?;
+                let r = with_header("x-api-key", value.clone(), "192.0.2.1:1");
+                let key = ex.extract(&(&r).into());
+                Some((value.to_str().map(|s| s.trim().to_owned()).unwrap_or_default(), key))
+            };
+            let (Some((va, ka)), Some((vb, kb))) = (extract(&a), extract(&b)) else {
+                return Ok(());
+            };
+            for (value, key) in [(&va, &ka), (&vb, &kb)] {
+                let usable = !value.is_empty() && value.len() <= MAX_HEADER_KEY_LEN;
+                prop_assert_eq!(key.is_some(), usable, "{:?}", value);
+                if let Some(key) = key {
+                    prop_assert_eq!(key, &Key::header_value(value.as_str()));
+                    prop_assert_ne!(key, &Key::user(value.as_str()));
+                    prop_assert_ne!(key, &Key::unknown());
+                    prop_assert!(key.as_ip().is_none());
+                    prop_assert!(key.to_storage_string().starts_with("hdr:"));
+                }
+            }
+            if let (Some(ka), Some(kb)) = (&ka, &kb) {
+                prop_assert_eq!(ka == kb, va == vb);
+                prop_assert_eq!(ka.to_storage_string() == kb.to_storage_string(), va == vb);
+            }
+        }
+
+        /// No header a client sends changes `PeerIp`, `UserOrIp` (users come
+        /// from an extension only) or a `ClientIp` whose peer is not a
+        /// trusted proxy: the key stays the peer's.
+        #[test]
+        fn client_headers_never_pick_an_ip_or_user_key(
+            bytes in header_bytes(),
+            name in prop::sample::select(vec![
+                "x-forwarded-for", "forwarded", "x-real-ip", "authorization", "x-user",
+                "x-api-key",
+            ]),
+        ) {
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                return Ok(());
+            };
+            let r = with_header(name, value, "198.51.100.7:5000");
+            let peer = Some(Key::ip("198.51.100.7".parse().unwrap(), 64));
+            let view = RequestRef::from(&r);
+            prop_assert_eq!(PeerIp::new().extract(&view), peer.clone());
+            prop_assert_eq!(UserOrIp::new(PeerIp::new()).extract(&view), peer.clone());
+            let untrusted = ClientIp::trusting(TrustedProxies::parse(["10.0.0.0/8"]).unwrap());
+            prop_assert_eq!(untrusted.extract(&view), peer.clone());
+            prop_assert_eq!(UserOrIp::new(untrusted).extract(&view), peer);
+        }
+    }
+}
