@@ -91,10 +91,11 @@
 //! A key whose GCRA state has fully recovered is indistinguishable from a new
 //! key, so the [`InMemoryStore`] drops such keys (amortised sweeps on the
 //! request path, or [`InMemoryStore::sweep`] from a task), and it never
-//! tracks more than [`max_keys`](InMemoryStore::with_max_keys) keys: at the
-//! cap, requests from clients it does not know share one overflow bucket per
-//! policy until room frees up. A flood of millions of distinct keys leaves
-//! memory bounded and known clients unaffected.
+//! tracks more than [`max_keys`](InMemoryStore::with_max_keys) keys per
+//! policy: at a policy's cap, requests from clients it does not know under
+//! that policy share that policy's overflow bucket until room frees up. A
+//! flood of millions of distinct keys leaves memory bounded, known clients
+//! unaffected, and other policies untouched.
 //!
 //! # Features
 //!
