@@ -27,6 +27,8 @@ const ISOLATED_ENV: &[&str] = &[
     "DRAIN_DELAY_MS",
     "HEALTH_CACHE_TTL_MS",
     "PUBLIC_HOSTS",
+    "SHUTDOWN_DEADLINE_MS",
+    "TOKEN_SECRET",
 ];
 
 /// A running `secure_api` process.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use hardening_core::TrustedProxies;
 
 /// The example's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Config {
     /// Where to listen (`--addr`, `ADDR`; default `127.0.0.1:3000`, port 0 picks a free one).
     pub(crate) addr: SocketAddr,
@@ -22,6 +22,24 @@ pub(crate) struct Config {
     /// Reverse proxies whose forwarding headers are believed
     /// (`TRUSTED_PROXIES`, comma-separated CIDRs; default: none).
     pub(crate) trusted_proxies: TrustedProxies,
+    /// The key that signs demo bearer tokens (`TOKEN_SECRET`, at least 32
+    /// bytes; default: random per process).
+    pub(crate) token_secret: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("upstream", &self.upstream)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[set]"))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "token_secret",
+                &self.token_secret.as_ref().map(|_| "[secret]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// A flag or variable that does not parse; names it.
@@ -119,6 +137,17 @@ impl Config {
             })?,
         };
 
+        let token_secret = env("TOKEN_SECRET").filter(|s| !s.is_empty());
+        if let Some(secret) = &token_secret {
+            if secret.len() < crate::token::MIN_SECRET_LEN {
+                return Err(ConfigError {
+                    name: "TOKEN_SECRET",
+                    value: format!("[{} bytes]", secret.len()),
+                    expected: "at least 32 bytes",
+                });
+            }
+        }
+
         Ok(Config {
             addr,
             trusted_proxies,
@@ -126,6 +155,7 @@ impl Config {
             upstream_failure_rate,
             upstream_latency_ms,
             redis_url: env("REDIS_URL").filter(|s| !s.is_empty()),
+            token_secret,
         })
     }
 }
