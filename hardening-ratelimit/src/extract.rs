@@ -187,6 +187,10 @@ pub enum MissingKey {
 /// and then at most once a minute on the layer's clock (under `Reject`, an
 /// `error`, equally rate-limited).
 ///
+/// Detection relies on [`KeyExtractor::needs_peer_addr`]: an extractor of
+/// your own that keys by the peer address should implement the trait and
+/// return `true` there (a closure cannot, and is never reported).
+///
 /// # Example
 ///
 /// ```
