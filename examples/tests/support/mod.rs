@@ -29,6 +29,10 @@ const ISOLATED_ENV: &[&str] = &[
     "PUBLIC_HOSTS",
     "SHUTDOWN_DEADLINE_MS",
     "TOKEN_SECRET",
+    "HEADER_READ_TIMEOUT_MS",
+    "IDLE_TIMEOUT_MS",
+    "MAX_CONNECTIONS",
+    "CORS_ORIGINS",
 ];
 
 /// A running `secure_api` process.
