@@ -35,6 +35,17 @@ pub enum ConfigError {
         /// The directive.
         directive: String,
     },
+    /// A strict policy ([`strict_nonce`](crate::csp::ContentSecurityPolicy::strict_nonce),
+    /// [`strict_hash`](crate::csp::ContentSecurityPolicy::strict_hash)) was
+    /// changed in a way that silently weakens it, or lacks what makes it
+    /// work (the nonce, a hash).
+    #[error("content-security-policy: `{directive}` weakens the strict policy: {reason}")]
+    WeakensStrictPolicy {
+        /// The directive at fault.
+        directive: String,
+        /// What is wrong and what to do.
+        reason: &'static str,
+    },
     /// A directive that takes no sources (or takes different values) was
     /// given the wrong kind of value.
     #[error("content-security-policy: invalid value `{value}` for `{directive}`: {reason}")]

@@ -1,9 +1,10 @@
 //! Security headers and HTTPS redirect.
 //!
-//! - Every response gets the `strict` header set (HTML) with a fresh CSP
-//!   nonce per request; `/api`, `/llm`, `/auth` and the probes, which answer
-//!   JSON, get the `api` set instead (`default-src 'none'`, `Cache-Control:
-//!   no-store`). One layer chooses by path prefix, so 404s, 429s and 503s get
+//! - Every response gets the `strict` header set (HTML) with the strict
+//!   nonce-based CSP (`ContentSecurityPolicy::strict_nonce()`, `'strict-dynamic'`,
+//!   Trusted Types required) and a fresh nonce per request; `/api`, `/llm`,
+//!   `/auth` and the probes, which answer JSON, get the `api` set instead
+//!   (`default-src 'none'`, Trusted Types required, `Cache-Control: no-store`). One layer chooses by path prefix, so 404s, 429s and 503s get
 //!   headers too.
 //! - Plain-HTTP requests are redirected (308) to HTTPS on the same host when
 //!   that host is listed in `PUBLIC_HOSTS` (comma-separated, `*.example.com`
@@ -21,6 +22,7 @@ use std::error::Error;
 
 use axum::response::Html;
 use axum::Router;
+use hardening_headers::csp::ContentSecurityPolicy;
 use hardening_headers::{
     CspNonce, HttpsRedirectLayer, SecurityHeadersLayer, StrictTransportSecurity,
 };
@@ -38,10 +40,12 @@ const PLAIN_HTTP_PATHS: &[&str] = &["/livez", "/readyz", "/health"];
 pub(crate) fn apply(router: Router, config: &Config) -> Result<Router, Box<dyn Error>> {
     let hsts = StrictTransportSecurity::default();
     let api = SecurityHeadersLayer::api_builder()
+        .content_security_policy(api_policy())
         .strict_transport_security(hsts)
         .trusted_proxies(config.trusted_proxies.clone())
         .build()?;
     let mut headers = SecurityHeadersLayer::builder()
+        .content_security_policy(page_policy())
         .csp_nonce()
         .strict_transport_security(hsts)
         .trusted_proxies(config.trusted_proxies.clone())
@@ -70,6 +74,23 @@ pub(crate) fn apply(router: Router, config: &Config) -> Result<Router, Box<dyn E
         .map_err(|err| format!("PUBLIC_HOSTS: {err}"))?;
 
     Ok(router.layer(redirect).layer(headers))
+}
+
+/// The HTML pages' policy: the strict nonce-based preset (only scripts
+/// carrying this response's nonce run, and what they load), with Trusted
+/// Types required for DOM XSS sinks and no Trusted Types policy allowed (the
+/// page creates none).
+fn page_policy() -> ContentSecurityPolicy {
+    ContentSecurityPolicy::strict_nonce()
+        .require_trusted_types_for_script()
+        .trusted_types(["'none'"])
+}
+
+/// The JSON routes' policy: nothing may load or run, nothing may frame the
+/// response, and DOM XSS sinks need Trusted Types, should a response ever be
+/// rendered as a document.
+fn api_policy() -> ContentSecurityPolicy {
+    ContentSecurityPolicy::api().require_trusted_types_for_script()
 }
 
 /// `PUBLIC_HOSTS`: the host names the service is reached by.
