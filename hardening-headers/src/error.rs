@@ -168,6 +168,12 @@ pub enum ConfigError {
         /// The path as given.
         path: String,
     },
+    /// A name given to `http_only_exempt()` is not a cookie name.
+    #[error("secure cookies: http_only_exempt: invalid cookie name `{name}`: expected visible ASCII without separators such as `;`, `=` or spaces")]
+    InvalidCookieName {
+        /// The name as given.
+        name: String,
+    },
     /// The HTTPS port is 0.
     #[error("https redirect: the HTTPS port must not be 0")]
     InvalidHttpsPort,

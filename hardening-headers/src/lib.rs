@@ -133,6 +133,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod cookies;
 pub mod csp;
 mod error;
 pub mod header;
@@ -144,6 +145,7 @@ mod policy;
 pub mod redirect;
 pub mod security_headers;
 
+pub use cookies::SecureCookiesLayer;
 pub use csp::{ContentSecurityPolicy, Directive, Source};
 pub use error::ConfigError;
 pub use hsts::StrictTransportSecurity;

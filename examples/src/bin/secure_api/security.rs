@@ -13,9 +13,11 @@
 //!   loopback host from a loopback peer are served over plain HTTP, so
 //!   `http://127.0.0.1:3000` works in a browser with no configuration; so are
 //!   the probes, which load balancers call without TLS.
+//! - Every `Set-Cookie` is hardened by `SecureCookiesLayer`: `HttpOnly`,
+//!   `SameSite=Lax`, `Secure` over HTTPS, `__Host-`/`__Secure-` rules.
 //! - "Arrived over HTTPS" is decided by `TRUSTED_PROXIES` (see `cli.rs`): a
 //!   TLS-terminating proxy's `X-Forwarded-Proto` counts only when the TCP peer
-//!   is one of them. The redirect and HSTS use the same decision; HSTS is
+//!   is one of them. The redirect, HSTS and `Secure` cookies use the same decision; HSTS is
 //!   added by the headers layer, on HTTPS responses only.
 
 use std::error::Error;
@@ -24,7 +26,7 @@ use axum::response::Html;
 use axum::Router;
 use hardening_headers::csp::ContentSecurityPolicy;
 use hardening_headers::{
-    CspNonce, HttpsRedirectLayer, SecurityHeadersLayer, StrictTransportSecurity,
+    CspNonce, HttpsRedirectLayer, SecureCookiesLayer, SecurityHeadersLayer, StrictTransportSecurity,
 };
 
 use crate::cli::Config;
@@ -73,7 +75,13 @@ pub(crate) fn apply(router: Router, config: &Config) -> Result<Router, Box<dyn E
         .build()
         .map_err(|err| format!("PUBLIC_HOSTS: {err}"))?;
 
-    Ok(router.layer(redirect).layer(headers))
+    // Every Set-Cookie gets HttpOnly, SameSite=Lax and, over HTTPS (the same
+    // decision as HSTS), Secure.
+    let cookies = SecureCookiesLayer::builder()
+        .trusted_proxies(config.trusted_proxies.clone())
+        .build()?;
+
+    Ok(router.layer(cookies).layer(redirect).layer(headers))
 }
 
 /// The HTML pages' policy: the strict nonce-based preset (only scripts
