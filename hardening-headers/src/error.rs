@@ -174,6 +174,9 @@ pub enum ConfigError {
         /// The name as given.
         name: String,
     },
+    /// `max_body_bytes(0)` on a `CspReportLayer`: no report would fit.
+    #[error("csp report: max_body_bytes must be at least 1")]
+    InvalidReportBodyLimit,
     /// The HTTPS port is 0.
     #[error("https redirect: the HTTPS port must not be 0")]
     InvalidHttpsPort,

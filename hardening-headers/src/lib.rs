@@ -135,6 +135,8 @@
 
 pub mod cookies;
 pub mod csp;
+#[cfg(feature = "csp-report")]
+pub mod csp_report;
 mod error;
 pub mod header;
 mod host;
@@ -147,6 +149,8 @@ pub mod security_headers;
 
 pub use cookies::SecureCookiesLayer;
 pub use csp::{ContentSecurityPolicy, Directive, Source};
+#[cfg(feature = "csp-report")]
+pub use csp_report::CspReportLayer;
 pub use error::ConfigError;
 pub use hsts::StrictTransportSecurity;
 #[cfg(feature = "axum")]

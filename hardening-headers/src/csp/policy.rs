@@ -321,6 +321,12 @@ impl ContentSecurityPolicy {
     /// `report-to`: the name of an endpoint declared with
     /// [`SecurityHeadersBuilder::reporting_endpoint`](crate::SecurityHeadersBuilder::reporting_endpoint),
     /// which sends the matching `Reporting-Endpoints` header.
+    ///
+    /// Like `upgrade-insecure-requests`, it is rendered at the end and sent
+    /// only on responses to HTTPS requests: Chromium delivers Reporting API
+    /// reports only for pages that came over HTTPS, and while `report-to` is
+    /// present it ignores `report-uri`. Over plain HTTP (local development)
+    /// a `report-uri` set beside it therefore still gets the reports.
     pub fn report_to(self, endpoint: impl Into<Cow<'static, str>>) -> Self {
         self.set(Directive::ReportTo, Value::Tokens(vec![endpoint.into()]))
     }
@@ -445,8 +451,10 @@ impl ContentSecurityPolicy {
                         | Directive::StyleSrcElem
                 )
         };
+        let https_only =
+            |d: Directive| matches!(d, Directive::ReportTo | Directive::UpgradeInsecureRequests);
         for (directive, value) in &self.directives {
-            if *directive != Directive::UpgradeInsecureRequests {
+            if !https_only(*directive) {
                 write_directive(&mut out, *directive, value, takes_nonce(*directive));
             }
         }
@@ -462,16 +470,26 @@ impl ContentSecurityPolicy {
                 }
             }
         }
+        // HTTPS only, and so rendered last: `report-to` (Chromium delivers
+        // Reporting API reports only for responses that came over HTTPS, and
+        // while `report-to` is present it ignores `report-uri`, so over plain
+        // HTTP the directive would silence reporting), then
+        // `upgrade-insecure-requests`.
+        let before = out.text.len();
+        for (directive, value) in &self.directives {
+            if *directive == Directive::ReportTo {
+                write_directive(&mut out, *directive, value, false);
+            }
+        }
         if self.contains(Directive::UpgradeInsecureRequests) {
-            let before = out.text.len();
             write_directive(
                 &mut out,
                 Directive::UpgradeInsecureRequests,
                 &Value::Flag,
                 false,
             );
-            out.https_only_suffix = out.text.len() - before;
         }
+        out.https_only_suffix = out.text.len() - before;
         Ok(out)
     }
 }
@@ -786,7 +804,7 @@ mod tests {
         assert_eq!(
             render(&csp),
             "sandbox allow-scripts allow-forms; report-uri /csp-reports https://reports.example.com/csp; \
-             report-to csp-endpoint; require-trusted-types-for 'script'; trusted-types default 'allow-duplicates'"
+             require-trusted-types-for 'script'; trusted-types default 'allow-duplicates'; report-to csp-endpoint"
         );
         assert_eq!(csp.report_to_endpoint(), Some("csp-endpoint"));
         assert_eq!(
@@ -853,11 +871,15 @@ mod tests {
     #[test]
     fn parse_round_trips_and_validates() {
         let text = "default-src 'self'; script-src 'self' https://cdn.example.com 'sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg='; \
-                    sandbox allow-scripts; report-to csp; require-trusted-types-for 'script'; upgrade-insecure-requests";
+                    sandbox allow-scripts; require-trusted-types-for 'script'; report-to csp; upgrade-insecure-requests";
         let csp: ContentSecurityPolicy = text.parse().unwrap();
         assert_eq!(render(&csp), text);
         let r = csp.render("content-security-policy", false).unwrap();
-        assert_eq!(r.https_only_suffix, "; upgrade-insecure-requests".len());
+        assert_eq!(
+            r.https_only_suffix,
+            "; report-to csp; upgrade-insecure-requests".len(),
+            "report-to and upgrade-insecure-requests are sent over HTTPS only"
+        );
         let csp: ContentSecurityPolicy =
             "upgrade-insecure-requests; img-src 'self'".parse().unwrap();
         assert_eq!(render(&csp), "img-src 'self'; upgrade-insecure-requests");
