@@ -28,6 +28,12 @@ const ISOLATED_ENV: &[&str] = &[
     "HEALTH_CACHE_TTL_MS",
     "PUBLIC_HOSTS",
     "CSP_TEST_PAGE",
+    "SHUTDOWN_DEADLINE_MS",
+    "TOKEN_SECRET",
+    "HEADER_READ_TIMEOUT_MS",
+    "IDLE_TIMEOUT_MS",
+    "MAX_CONNECTIONS",
+    "CORS_ORIGINS",
 ];
 
 /// A running `secure_api` process.
