@@ -84,6 +84,17 @@
 //! - **X-Powered-By** and **Server** are removed: they only tell attackers
 //!   which software and version to target.
 //!
+//! # Strict CSP, reports, cookies
+//!
+//! - [`ContentSecurityPolicy::strict_nonce`] and
+//!   [`strict_hash`](ContentSecurityPolicy::strict_hash): the strict-CSP
+//!   recipe (`'strict-dynamic'` with a nonce or hashes), which refuses
+//!   changes that would silently weaken it.
+//! - `csp_report::CspReportLayer` (feature `csp-report`): receives violation
+//!   reports and logs each as one structured event, URIs scrubbed.
+//! - [`SecureCookiesLayer`]: `Secure`, `HttpOnly`, `SameSite` and the
+//!   `__Host-`/`__Secure-` rules on every outgoing `Set-Cookie`.
+//!
 //! # HTTPS detection
 //!
 //! HSTS and CSP `upgrade-insecure-requests` are only sent on responses to
@@ -130,6 +141,7 @@
 //!
 //! # Features
 //!
+//! - `csp-report`: the `csp_report` module and `CspReportLayer`.
 //! - `axum`: [`CspNonce`] implements axum's `FromRequestParts` (and
 //!   `OptionalFromRequestParts`), and the peer address is also read from
 //!   axum's `ConnectInfo<SocketAddr>`.
@@ -137,7 +149,10 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod cookies;
 pub mod csp;
+#[cfg(feature = "csp-report")]
+pub mod csp_report;
 mod error;
 pub mod header;
 mod host;
@@ -148,7 +163,10 @@ mod policy;
 pub mod redirect;
 pub mod security_headers;
 
+pub use cookies::SecureCookiesLayer;
 pub use csp::{ContentSecurityPolicy, Directive, Source};
+#[cfg(feature = "csp-report")]
+pub use csp_report::CspReportLayer;
 pub use error::ConfigError;
 pub use hsts::StrictTransportSecurity;
 #[cfg(feature = "axum")]
@@ -163,6 +181,6 @@ pub use redirect::{HttpsRedirectBuilder, HttpsRedirectLayer, RedirectStatus};
 pub use security_headers::{SecurityHeadersBuilder, SecurityHeadersLayer};
 
 /// The README's example, compiled as a doctest.
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "csp-report"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

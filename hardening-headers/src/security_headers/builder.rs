@@ -396,7 +396,13 @@ impl SecurityHeadersBuilder {
                     } else {
                         "content-security-policy-report-only"
                     };
-                    let plain = policy.render(header, false)?;
+                    // With a nonce, the strict checks run on the nonced
+                    // policy below; the plain one is only the fallback.
+                    let plain = if self.nonce {
+                        policy.render_fallback(header, false)?
+                    } else {
+                        policy.render(header, false)?
+                    };
                     let https = header_value(name, plain.text.clone())?;
                     let http_text = plain
                         .text

@@ -633,8 +633,14 @@ mod tests {
             header(res.headers(), &REPORTING_ENDPOINTS),
             r#"csp="https://reports.example.com/csp", default="/reports""#
         );
+        // Over plain HTTP only report-uri: Chromium delivers report-to
+        // reports only for HTTPS responses, and ignores report-uri beside it.
+        assert!(
+            header(res.headers(), &CONTENT_SECURITY_POLICY).ends_with("; report-uri /csp-reports")
+        );
+        let res = run(&layer, https("/"), &[]).await;
         assert!(header(res.headers(), &CONTENT_SECURITY_POLICY)
-            .ends_with("; report-to csp; report-uri /csp-reports"));
+            .ends_with("; report-uri /csp-reports; report-to csp; upgrade-insecure-requests"));
 
         for (name, url) in [
             ("csp", "http://reports.example.com/"),
