@@ -20,7 +20,7 @@
 /// [`redact_uri`](crate::Redactor::redact_uri) adds at most four levels of
 /// splitting and decoding on top. Custom regex patterns are linear too
 /// (the `regex` crate guarantees it) and count one step per byte each.
-pub const MAX_STEPS_PER_BYTE: u64 = 200;
+pub const MAX_STEPS_PER_BYTE: u64 = 64;
 
 #[cfg(debug_assertions)]
 thread_local! {
