@@ -111,6 +111,7 @@ impl Reach {
 #[derive(Debug, Default)]
 pub(crate) struct Reaches {
     pub(crate) unquoted: Reach,
+    pub(crate) encoded: Reach,
     pub(crate) auth_credential: Reach,
     pub(crate) cookie: Reach,
     pub(crate) escaped_quoted: Reach,

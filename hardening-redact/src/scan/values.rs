@@ -40,21 +40,36 @@ fn is_escape_stop(bytes: &[u8], i: usize) -> bool {
     bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'"' | b'\'' | b'n' | b'r' | b't'))
 }
 
-/// Whether an unquoted value stops at `i`. An apostrophe between two
-/// letters or digits (`It's`) is part of the word, not a quote.
+/// Whether an unquoted value stops at `i`. A quote between two letters or
+/// digits (`It's`, `It's"Secret1`) is part of the word, not a quote.
 ///
 /// The test looks only at the bytes around `i`, never at where the walk
 /// started, which is what lets [`Reach`](super::Reach) memoize the walks.
 #[inline]
 fn stops_unquoted(bytes: &[u8], i: usize) -> bool {
     let b = bytes[i];
-    if b == b'\'' {
+    if b == b'\'' || b == b'"' {
         let inside_word = i > 0
             && bytes[i - 1].is_ascii_alphanumeric()
             && bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric);
         return !inside_word;
     }
     ends_unquoted(b) || is_escape_stop(bytes, i)
+}
+
+/// Whether the value after a percent-encoded separator (a path segment
+/// such as `/reset/password%3Dhunter2/next`) stops at `i`: also at `/`,
+/// `?`, `#` and an encoded `&`, `;`, `,`, space or quote.
+#[inline]
+fn stops_encoded(bytes: &[u8], i: usize) -> bool {
+    match bytes[i] {
+        b'/' | b'?' | b'#' => true,
+        b'%' => matches!(
+            bytes.get(i + 1..i + 3),
+            Some(b"26" | b"3B" | b"3b" | b"2C" | b"2c" | b"20" | b"22" | b"27")
+        ),
+        _ => stops_unquoted(bytes, i),
+    }
 }
 
 /// Authorization schemes whose credential follows after one space.
@@ -82,6 +97,9 @@ fn skip_blanks_back(bytes: &[u8], mut i: usize) -> usize {
             i -= 1;
         } else if i >= 2 && bytes[i - 2] == b'\\' && bytes[i - 1] == b't' {
             i -= 2;
+            while i > 0 && bytes[i - 1] == b'\\' {
+                i -= 1;
+            }
         } else if i >= 3 && bytes[i - 3] == b'%' && matches!(&bytes[i - 2..i], b"20" | b"09") {
             i -= 3;
         } else {
@@ -100,7 +118,17 @@ fn skip_blanks(bytes: &[u8], mut i: usize, encoded: bool) -> usize {
     loop {
         match bytes.get(i) {
             Some(b' ' | b'\t') => i += 1,
-            Some(b'\\') if bytes.get(i + 1) == Some(&b't') => i += 2,
+            Some(b'\\') => {
+                // `\\t`, `\\\\t`, ...: a tab escaped once or more.
+                let mut j = i;
+                while bytes.get(j) == Some(&b'\\') {
+                    j += 1;
+                }
+                if bytes.get(j) != Some(&b't') {
+                    break;
+                }
+                i = j + 1;
+            }
             Some(b'%') if matches!(bytes.get(i + 1..i + 3), Some(b"20" | b"09")) => i += 3,
             Some(b'+') if encoded => i += 1,
             _ => break,
@@ -110,12 +138,16 @@ fn skip_blanks(bytes: &[u8], mut i: usize, encoded: bool) -> usize {
     i
 }
 
-/// Whether `\\uXXXX` escapes may hide among the last three letters of a
-/// JSON key ending at `ke` (`"passwor\\u0064"`): the latest such escape
-/// starts 6, 7 or 8 bytes back.
+/// Whether escapes may hide among the last three letters of a key ending
+/// at `ke` whose last three bytes are alphanumeric: the latest such escape
+/// starts 4 or 5 bytes back for `%XX` (`api_%6Bey`) and 6, 7 or 8 for
+/// `\\uXXXX` (`"passwor\\u0064"`).
 #[inline]
 fn escape_near(bytes: &[u8], ke: usize) -> bool {
-    (6..=8).any(|d| ke >= d && bytes[ke - d] == b'\\')
+    let w = &bytes[ke.saturating_sub(8)..ke];
+    let at = |d: usize| w.len() >= d && w[w.len() - d] == b'%';
+    let bs = |d: usize| w.len() >= d && w[w.len() - d] == b'\\';
+    at(4) || at(5) || bs(6) || bs(7) || bs(8)
 }
 
 /// Whether an encoded separator (`%3D`, `%3A`) ends just before `i`.
@@ -162,10 +194,8 @@ pub(super) fn key_value(
     if ke > 0 && matches!(bytes[ke - 1], b' ' | b'\t' | b't' | b'0' | b'9') {
         ke = skip_blanks_back(bytes, ke);
     }
-    let mut quoted = false;
     if ke > 0 && matches!(bytes[ke - 1], b'"' | b'\'') {
         ke -= 1;
-        quoted = true;
         let q = ke;
         while ke > 0 && bytes[ke - 1] == b'\\' {
             ke -= 1;
@@ -182,7 +212,7 @@ pub(super) fn key_value(
             if scanner
                 .names
                 .tail_may_match(&[t[0] | 0x20, t[1] | 0x20, t[2] | 0x20])
-                || (quoted && escape_near(bytes, ke))
+                || escape_near(bytes, ke)
             {
                 key_value_slow(scanner, bytes, sep, ke, kv, query, reach, out);
             }
@@ -298,6 +328,16 @@ fn value_span(
         // A value nested in an earlier `{...}` ends with it (the earlier
         // one is redacted whole).
         let end = reach.balanced.walk_inside(v, |s| balanced_end(bytes, s));
+        (v, end)
+    } else if sep.encoded && !cookie {
+        let end = reach.encoded.walk(v, |s| {
+            let mut i = s;
+            while i < n && !stops_encoded(bytes, i) {
+                i += 1;
+            }
+            crate::work::add(i - s + 1);
+            i
+        });
         (v, end)
     } else {
         (v, unquoted_end(bytes, v, cookie, reach))
