@@ -55,9 +55,6 @@ pub(crate) enum Anchor {
     Slack,
     PrivateKey,
     EncodedUrl,
-    /// A percent-encoded `=` or `:` (`%3D`, `%3A`): a key/value separator
-    /// in a path or an encoded value.
-    EncodedSeparator,
 }
 
 /// How far a walk of one kind has already read: a later walk of the same
@@ -118,7 +115,7 @@ pub(crate) struct Reaches {
     pub(crate) balanced: Reach,
     pub(crate) slack_path: Reach,
     /// One per [`Anchor`] kind, for the token-alphabet runs.
-    pub(crate) token: [Reach; 12],
+    pub(crate) token: [Reach; 11],
     /// `(searched from, first "-----END " at or after it)`.
     pub(crate) pem_end: Option<(usize, Option<usize>)>,
 }
@@ -215,21 +212,12 @@ impl Scanner {
             Anchor::EncodedUrl,
             &["%3A%2F%2F", "%3a%2f%2f"],
         );
-        // After the encoded `://`: leftmost-first prefers the earlier
-        // pattern where both start at the same byte.
-        if patterns.contains(Pattern::KeyValue) || patterns.contains(Pattern::QueryParam) {
-            for w in ["%3D", "%3d", "%3A", "%3a"] {
-                lits.push(w);
-                anchor_kinds.push(Anchor::EncodedSeparator);
-            }
-        }
         let anchors = if lits.is_empty() {
             None
         } else {
             // Leftmost-first semantics let the automaton use its SIMD
-            // ("Teddy") prefilter; the only anchor that is a prefix of
-            // another (`%3A` of `%3A%2F%2F`) is listed after it, so the
-            // longer one wins.
+            // ("Teddy") prefilter; no anchor is a prefix of another, so it
+            // reports the same hits as standard semantics would.
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostFirst)
                 .kind(Some(AhoCorasickKind::DFA))
@@ -275,27 +263,6 @@ impl Scanner {
                             decoded_until = self.encoded_url(text, m.start(), out, depth);
                         }
                     }
-                    Anchor::EncodedSeparator => {
-                        let sep = if bytes[m.start() + 2] | 0x20 == b'd' {
-                            b'='
-                        } else {
-                            b':'
-                        };
-                        values::key_value(
-                            self,
-                            bytes,
-                            values::Separator {
-                                at: m.start(),
-                                after: m.end(),
-                                byte: sep,
-                                encoded: true,
-                            },
-                            kv,
-                            query,
-                            &mut reach,
-                            out,
-                        );
-                    }
                     _ => {
                         if let Some(span) = tokens::verify(
                             kind,
@@ -315,7 +282,32 @@ impl Scanner {
             crate::work::add(bytes.len());
             for_each_separator(bytes, |p| {
                 crate::work::add(1);
-                if bytes[p] == b':'
+                if bytes[p] == b'%' {
+                    // A percent-encoded `=` or `:` (`%3D`, `%3A`, not the
+                    // `%3A%2F%2F` of an encoded URL): a separator in a
+                    // path or an encoded value.
+                    let sep = match bytes.get(p + 1..p + 3) {
+                        Some(b"3D" | b"3d") => b'=',
+                        Some(b"3A" | b"3a") if !is_encoded_slashes(&bytes[p + 3..]) => b':',
+                        _ => return,
+                    };
+                    if kv || query {
+                        values::key_value(
+                            self,
+                            bytes,
+                            values::Separator {
+                                at: p,
+                                after: p + 3,
+                                byte: sep,
+                                encoded: true,
+                            },
+                            kv,
+                            query,
+                            &mut reach,
+                            out,
+                        );
+                    }
+                } else if bytes[p] == b':'
                     && bytes.get(p + 1) == Some(&b'/')
                     && bytes.get(p + 2) == Some(&b'/')
                 {
@@ -404,7 +396,13 @@ impl Scanner {
     }
 }
 
-/// Calls `f` with the index of every `=` and `:` in `bytes`.
+/// Whether `rest` starts with an encoded `//`.
+#[inline]
+fn is_encoded_slashes(rest: &[u8]) -> bool {
+    rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"%2F%2F")
+}
+
+/// Calls `f` with the index of every `=`, `:` and `%` in `bytes`.
 ///
 /// Log lines hold a separator every dozen bytes or so, too dense for
 /// `memchr2`'s per-hit restart; this SWAR loop tests eight bytes per step
@@ -425,10 +423,12 @@ fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize)) {
         let mut chunk = [0u8; 8];
         chunk.copy_from_slice(&bytes[i..i + 8]);
         let x = u64::from_le_bytes(chunk);
-        let mut m = zero_bytes(x ^ (LO * u64::from(b'='))) | zero_bytes(x ^ (LO * u64::from(b':')));
+        let mut m = zero_bytes(x ^ (LO * u64::from(b'=')))
+            | zero_bytes(x ^ (LO * u64::from(b':')))
+            | zero_bytes(x ^ (LO * u64::from(b'%')));
         while m != 0 {
             let p = i + (m.trailing_zeros() / 8) as usize;
-            if bytes[p] == b'=' || bytes[p] == b':' {
+            if matches!(bytes[p], b'=' | b':' | b'%') {
                 f(p);
             }
             m &= m - 1;
@@ -436,7 +436,7 @@ fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize)) {
         i += 8;
     }
     while i < n {
-        if bytes[i] == b'=' || bytes[i] == b':' {
+        if matches!(bytes[i], b'=' | b':' | b'%') {
             f(i);
         }
         i += 1;

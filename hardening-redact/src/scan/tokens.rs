@@ -62,7 +62,7 @@ pub(super) fn verify(
         }),
         Anchor::Slack => prefixed(10, |b| b.is_ascii_alphanumeric() || b == b'-'),
         Anchor::PrivateKey => private_key(bytes, at, anchor_end, &mut reach.pem_end),
-        Anchor::EncodedUrl | Anchor::EncodedSeparator => None,
+        Anchor::EncodedUrl => None,
     }
 }
 
