@@ -220,7 +220,10 @@ mod tests {
         let long = format!("/a/{}", "b".repeat(5000));
         let make = RedactedMakeSpan::new(Redactor::default());
         let got = make.redacted_uri(&req(&long)).into_owned();
-        assert_eq!(got.len(), DEFAULT_MAX_URI_LEN + "...[truncated 2955 bytes]".len());
+        assert_eq!(
+            got.len(),
+            DEFAULT_MAX_URI_LEN + "...[truncated 2955 bytes]".len()
+        );
         assert!(got.starts_with("/a/bbb"));
         assert!(got.ends_with("...[truncated 2955 bytes]"), "{got}");
 
@@ -235,7 +238,10 @@ mod tests {
 
         // At or under the limit nothing changes and nothing is copied.
         let make = RedactedMakeSpan::new(Redactor::default()).max_uri_len(6);
-        assert!(matches!(make.redacted_uri(&req("/a?b=1")), Cow::Borrowed("/a?b=1")));
+        assert!(matches!(
+            make.redacted_uri(&req("/a?b=1")),
+            Cow::Borrowed("/a?b=1")
+        ));
         let make = make.max_uri_len(0);
         assert_eq!(make.redacted_uri(&req("/a?b=1")), "...[truncated 6 bytes]");
     }

@@ -120,7 +120,10 @@ fn percent_encoded_separators_in_paths() {
     );
     assert_eq!(r.redact("/x/token%3a%20abc123"), "/x/token%3a%20[REDACTED]");
     // Not a key: an encoded URL keeps its `%3A`.
-    assert_eq!(r.redact("/go/https%3A%2F%2Fexample.com"), "/go/https%3A%2F%2Fexample.com");
+    assert_eq!(
+        r.redact("/go/https%3A%2F%2Fexample.com"),
+        "/go/https%3A%2F%2Fexample.com"
+    );
 }
 
 #[test]
@@ -129,7 +132,11 @@ fn unquoted_values_end_at_their_terminator() {
     for t in [',', ';', '&', ')', ']', '}', '|', '<', '>'] {
         let line = format!("(password=hunter2{t}user=ada{t})");
         let out = r.redact(&line);
-        assert_eq!(out, format!("(password=[REDACTED]{t}user=ada{t})"), "{line}");
+        assert_eq!(
+            out,
+            format!("(password=[REDACTED]{t}user=ada{t})"),
+            "{line}"
+        );
     }
 }
 
@@ -159,8 +166,12 @@ const NAMES: &[&str] = &[
 /// A sensitive name as it may be written: plain, one letter JSON-escaped
 /// (`\u0077`), or one letter percent-encoded.
 fn name() -> impl Strategy<Value = String> {
-    (prop::sample::select(NAMES), 0usize..3, any::<prop::sample::Index>()).prop_map(
-        |(name, form, at)| {
+    (
+        prop::sample::select(NAMES),
+        0usize..3,
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(name, form, at)| {
             let letters: Vec<usize> = name
                 .char_indices()
                 .filter(|(_, c)| c.is_ascii_alphabetic())
@@ -174,8 +185,7 @@ fn name() -> impl Strategy<Value = String> {
                 _ => format!("%{:02X}", c),
             };
             format!("{}{}{}", &name[..i], esc, &name[i + 1..])
-        },
-    )
+        })
 }
 
 /// `=` or `:` with any blanks around, or percent-encoded.
@@ -198,11 +208,18 @@ fn separator() -> impl Strategy<Value = String> {
 /// doubly escaped `\\\"`, `Debug`-escaped `\'`.
 const QUOTES: &[&str] = &["", "'", "\"", "\\\"", "\\\\\\\"", "\\'"];
 
-const TERMINATORS: &[&str] = &["", " ", ",", ";", "&", ")", "]", "}", "|", "<", ">", " next=1"];
+const TERMINATORS: &[&str] = &[
+    "", " ", ",", ";", "&", ")", "]", "}", "|", "<", ">", " next=1",
+];
 
 fn noise() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        prop_oneof!["[a-z]{1,8}", "[0-9]{1,4}", Just(" ".to_owned()), Just("user=ada".to_owned())],
+        prop_oneof![
+            "[a-z]{1,8}",
+            "[0-9]{1,4}",
+            Just(" ".to_owned()),
+            Just("user=ada".to_owned())
+        ],
         0..5,
     )
     .prop_map(|v| v.join(" "))

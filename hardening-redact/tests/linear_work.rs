@@ -21,9 +21,17 @@ fn issue_path() -> String {
 fn assert_linear(r: &Redactor, text: &str) {
     let bound = MAX_STEPS_PER_BYTE * (text.len() as u64 + 1);
     let (_, steps) = measure(|| r.redact(text).len());
-    assert!(steps <= bound, "redact: {steps} steps for {} bytes (bound {bound}): {text:?}", text.len());
+    assert!(
+        steps <= bound,
+        "redact: {steps} steps for {} bytes (bound {bound}): {text:?}",
+        text.len()
+    );
     let (_, steps) = measure(|| r.redact_uri(text).len());
-    assert!(steps <= bound, "redact_uri: {steps} steps for {} bytes (bound {bound}): {text:?}", text.len());
+    assert!(
+        steps <= bound,
+        "redact_uri: {steps} steps for {} bytes (bound {bound}): {text:?}",
+        text.len()
+    );
 }
 
 #[test]
@@ -45,7 +53,11 @@ fn issue_path_is_linear_and_fast() {
         let _ = r.redact_uri(&path);
         let _ = r.redact(&path);
     }
-    assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]

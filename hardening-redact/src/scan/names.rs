@@ -409,7 +409,8 @@ fn unicode_escape(s: &[u8]) -> (Option<u32>, usize) {
         return (None, 0);
     }
     let hex = |d: &[u8]| {
-        d.iter().try_fold(0u32, |acc, &h| hex_val(h).map(|v| acc << 4 | u32::from(v)))
+        d.iter()
+            .try_fold(0u32, |acc, &h| hex_val(h).map(|v| acc << 4 | u32::from(v)))
     };
     if s.get(1) == Some(&b'{') {
         if let Some(close) = s.iter().take(10).position(|&b| b == b'}') {
