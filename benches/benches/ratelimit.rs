@@ -11,11 +11,16 @@
 //! - `hot_key_limited`: one client flooding a 10/s quota (every request
 //!   after the first ten rejected: the attack path);
 //! - `rotating_100k`: 100 000 clients in turn, all admitted;
-//! - `2_threads`: two threads, 100 000 clients each, all admitted.
+//! - `1_thread`, `2_threads`: one or two threads, 100 000 clients each
+//!   (distinct between threads), all admitted, timed by the same harness
+//!   (the ratio is the scaling);
+//! - `2_threads_hot_key`: two threads sending as one client (contention on
+//!   one state).
 //!
 //! Contenders: `hardening` (headers on admitted responses off, like
 //! tower_governor's default), `hardening_with_headers` (the default),
-//! `tower_governor`, `no_limiter` (the bare no-op service: what any layer
+//! `tower_governor`, `tower_governor_with_headers` (its `use_headers()`
+//! `x-ratelimit-*` set, the peer of our default), `no_limiter` (the bare no-op service: what any layer
 //! costs at least, since the request is dropped and a response built inside
 //! the timed section) and `governor_direct` (`check_key` on an address, no
 //! HTTP request at all). A layer's own overhead is its time minus
@@ -155,6 +160,22 @@ fn tower_governor(load: Load) -> impl Service<Request<Body>, Error = Infallible>
     GovernorLayer::new(config).layer(Noop)
 }
 
+/// tower_governor with `use_headers()`: its `x-ratelimit-*` headers on
+/// every response, the peer of our default (headers on).
+fn tower_governor_headers(
+    load: Load,
+) -> impl Service<Request<Body>, Error = Infallible> + Clone + Send {
+    let q = load.governor();
+    let config = GovernorConfigBuilder::default()
+        .period(q.replenish_interval())
+        .burst_size(q.burst_size().get())
+        .key_extractor(PeerIpKeyExtractor)
+        .use_headers()
+        .finish()
+        .unwrap();
+    GovernorLayer::new(config).layer(Noop)
+}
+
 fn governor_direct(load: Load) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
     Arc::new(RateLimiter::keyed(load.governor()))
 }
@@ -220,6 +241,18 @@ fn single_thread(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        let mut svc = tower_governor_headers(load);
+        let mut keys = Clients::new(clients);
+        group.bench_function(
+            BenchmarkId::new(scenario, "tower_governor_with_headers"),
+            |b| {
+                b.iter_batched(
+                    || request(keys.next()),
+                    |req| drive(&mut svc, req),
+                    BatchSize::SmallInput,
+                )
+            },
+        );
         let mut svc = Noop;
         let mut keys = Clients::new(clients);
         group.bench_function(BenchmarkId::new(scenario, "no_limiter"), |b| {
@@ -240,16 +273,27 @@ fn single_thread(c: &mut Criterion) {
         });
     }
 
-    // Two threads, each cycling through its own 100 000 clients.
+    // One thread, then two, each cycling through its own 100 000 clients
+    // (same harness, so `1_thread / 2_threads` is the scaling), then two
+    // threads sharing one hot key (contention on one state).
+    for (scenario, threads, keys) in [
+        ("1_thread", 1, Keys::Own),
+        ("2_threads", 2, Keys::Own),
+        ("2_threads_hot_key", 2, Keys::Shared),
+    ] {
+        group.bench_function(BenchmarkId::new(scenario, "hardening"), |b| {
+            let svc = ours(Load::Admitted, false);
+            b.iter_custom(|iters| two_threads(threads, iters, keys, &svc))
+        });
+        group.bench_function(BenchmarkId::new(scenario, "tower_governor"), |b| {
+            let svc = tower_governor(Load::Admitted);
+            b.iter_custom(|iters| two_threads(threads, iters, keys, &svc))
+        });
+        group.bench_function(BenchmarkId::new(scenario, "no_limiter"), |b| {
+            b.iter_custom(|iters| two_threads(threads, iters, keys, &Noop))
+        });
+    }
     let threads = 2;
-    group.bench_function(BenchmarkId::new("2_threads", "hardening"), |b| {
-        let svc = ours(Load::Admitted, false);
-        b.iter_custom(|iters| two_threads(threads, iters, &svc))
-    });
-    group.bench_function(BenchmarkId::new("2_threads", "tower_governor"), |b| {
-        let svc = tower_governor(Load::Admitted);
-        b.iter_custom(|iters| two_threads(threads, iters, &svc))
-    });
     group.bench_function(BenchmarkId::new("2_threads", "governor_direct"), |b| {
         let limiter = governor_direct(Load::Admitted);
         b.iter_custom(|iters| {
@@ -283,7 +327,16 @@ fn single_thread(c: &mut Criterion) {
 /// Runs `iters` requests split over `threads` threads; the time of the
 /// slowest thread, counting only service calls (requests are built in
 /// untimed batches).
-fn two_threads<S>(threads: u32, iters: u64, svc: &S) -> Duration
+/// Which clients the threads of [`two_threads`] send as.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// 100 000 clients per thread, distinct between threads.
+    Own,
+    /// One client for all threads.
+    Shared,
+}
+
+fn two_threads<S>(threads: u32, iters: u64, keys: Keys, svc: &S) -> Duration
 where
     S: Service<Request<Body>, Error = Infallible> + Clone + Send,
 {
@@ -293,7 +346,10 @@ where
             .map(|t| {
                 let mut svc = svc.clone();
                 s.spawn(move || {
-                    let mut keys = Clients::starting_at(t * ROTATING, ROTATING);
+                    let mut keys = match keys {
+                        Keys::Own => Clients::starting_at(t * ROTATING, ROTATING),
+                        Keys::Shared => Clients::new(1),
+                    };
                     let mut spent = Duration::ZERO;
                     let mut left = per_thread;
                     while left > 0 {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hardening_core::{Clock, MonotonicClock};
+use hardening_core::clock::CoarseMonotonicClock;
+use hardening_core::Clock;
 use http::Response;
 use ipnet::IpNet;
 use tower_layer::Layer;
@@ -137,7 +138,7 @@ impl<St> fmt::Debug for RateLimitLayer<St> {
 }
 
 impl RateLimitLayer<InMemoryStore> {
-    /// A builder with the defaults: in-memory store, monotonic clock, keys by
+    /// A builder with the defaults: in-memory store, coarse monotonic clock, keys by
     /// [`PeerIp`], headers on admitted responses, no legacy headers, keyless
     /// requests under the shared [`Key::unknown`], keys redacted in logs.
     pub fn builder() -> RateLimitLayerBuilder<InMemoryStore> {
@@ -145,7 +146,7 @@ impl RateLimitLayer<InMemoryStore> {
             policies: Vec::new(),
             key: Arc::new(PeerIp::new()),
             store: InMemoryStore::new(),
-            clock: Arc::new(MonotonicClock::new()),
+            clock: Arc::new(CoarseMonotonicClock::new()),
             enabled: true,
             headers_on_allowed: true,
             legacy_headers: false,
@@ -242,7 +243,10 @@ impl<St> RateLimitLayerBuilder<St> {
         }
     }
 
-    /// Reads time from `clock` (default: [`MonotonicClock`]). Tests pass a
+    /// Reads time from `clock` (default: [`CoarseMonotonicClock`], a few ns
+    /// per read and a resolution of a few milliseconds, finer than the period
+    /// of any practical per-client quota; `hardening_core::MonotonicClock` costs tens
+    /// of ns per request on some VMs). Tests pass a
     /// [`FakeClock`](hardening_core::FakeClock) and keep a clone to move time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);

@@ -81,6 +81,12 @@ impl PolicyId {
     pub const fn get(self) -> u32 {
         self.0
     }
+
+    /// The id whose number is `n` (the in-memory store packs ids into its
+    /// compact keys and reads them back).
+    pub(crate) const fn from_raw(n: u32) -> Self {
+        PolicyId(n)
+    }
 }
 
 impl Policy {

@@ -2,7 +2,6 @@
 //! (draft-ietf-httpapi-ratelimit-headers), `Retry-After`, legacy
 //! `X-RateLimit-*`, and `application/problem+json` bodies.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +32,8 @@ pub(crate) struct PolicyEntry {
     pub(crate) policy: Policy,
     pub(crate) extractor: Arc<dyn KeyExtractor>,
     pub(crate) policy_header: HeaderValue,
+    /// `"name";r=`: the constant start of this policy's `RateLimit` item.
+    pub(crate) state_prefix: Box<[u8]>,
     pub(crate) problem_body: Bytes,
 }
 
@@ -55,10 +56,14 @@ impl PolicyEntry {
              \"policy\":\"{0}\"}}",
             policy.name()
         ));
+        let state_prefix = format!("\"{}\";r=", policy.name())
+            .into_bytes()
+            .into_boxed_slice();
         Self {
             policy,
             extractor,
             policy_header,
+            state_prefix,
             problem_body,
         }
     }
@@ -107,20 +112,20 @@ impl HeaderBlock {
                 value(s)
             }
         };
-        let mut s = String::with_capacity(24 * matched.len());
+        // One stack buffer, digits written by hand: one allocation (the
+        // header value's) per request instead of a `String` and a copy.
+        let mut buf = ValueBuf::new();
         for (n, ((i, _), o)) in matched.iter().zip(outcomes).enumerate() {
             if n > 0 {
-                s.push_str(", ");
+                buf.push(b", ");
             }
-            let _ = write!(
-                s,
-                "\"{}\";r={};t={}",
-                entries[*i].policy.name(),
-                o.remaining,
-                ceil_secs(o.reset_after)
-            );
+            buf.push(&entries[*i].state_prefix);
+            buf.push_u64(u64::from(o.remaining));
+            buf.push(b";t=");
+            buf.push_u64(ceil_secs(o.reset_after));
         }
-        let state = value(s);
+        let state = HeaderValue::from_bytes(buf.as_slice())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
         let legacy = legacy.then(|| {
             // The policy closest to limiting the client.
             let pick = matched
@@ -155,6 +160,61 @@ impl HeaderBlock {
             headers.insert(X_RATELIMIT_LIMIT.clone(), limit);
             headers.insert(X_RATELIMIT_REMAINING.clone(), remaining);
             headers.insert(X_RATELIMIT_RESET.clone(), reset);
+        }
+    }
+}
+
+/// Bytes of a header value: on the stack up to 128 bytes, on the heap
+/// beyond (many policies with long names).
+struct ValueBuf {
+    inline: [u8; 128],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl ValueBuf {
+    fn new() -> Self {
+        Self {
+            inline: [0; 128],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() && self.len + bytes.len() <= self.inline.len() {
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.extend_from_slice(bytes);
+        }
+    }
+
+    /// Appends `n` in decimal.
+    #[inline]
+    fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
         }
     }
 }
@@ -255,5 +315,23 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
         assert_eq!(retry_after_secs(Duration::from_nanos(1)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+    }
+
+    #[test]
+    fn value_buf_writes_digits_and_spills() {
+        let mut b = ValueBuf::new();
+        for n in [0, 7, 10, 4_294_967_295, u64::MAX] {
+            b.push_u64(n);
+            b.push(b",");
+        }
+        assert_eq!(
+            b.as_slice(),
+            b"0,7,10,4294967295,18446744073709551615,".as_slice()
+        );
+        let long = [b'x'; 100];
+        b.push(&long);
+        assert_eq!(b.as_slice().len(), 139, "spilled past the inline 128");
+        assert!(b.as_slice().ends_with(&long));
+        assert!(b.as_slice().starts_with(b"0,7,"));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +71,11 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 ///
 /// Not `Clone`: share it with an `Arc` (the layer does).
 pub struct InMemoryStore {
-    map: DashMap<MapKey, AtomicU64>,
+    /// IPv4 keys, IPv6 groups of `/64` or shorter, and the shared keys:
+    /// 16 bytes of key per state.
+    compact: DashMap<CompactKey, AtomicU64>,
+    /// Every other key (text keys, IPv6 groups longer than `/64`).
+    map: DashMap<GeneralKey, AtomicU64>,
     max_keys: usize,
     sweep_every: usize,
     /// Per policy: tracked keys and overflowed requests. Read only when a
@@ -87,22 +92,118 @@ struct PolicyCounters {
     overflowed: AtomicU64,
 }
 
+/// A `(policy, key)` in 16 bytes, exact (no hashing of the identity):
+/// `addr` holds an IPv4 address or the upper 64 bits of an IPv6 group;
+/// `tag` holds the policy id (upper 32 bits), the kind and the prefix
+/// length. Most keys are client addresses, so most states cost 24 bytes
+/// of map entry instead of 40.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct CompactKey {
+    addr: u64,
+    tag: u64,
+}
+
+const KIND_V4: u64 = 1;
+const KIND_V6: u64 = 2;
+const KIND_GLOBAL: u64 = 3;
+const KIND_UNKNOWN: u64 = 4;
+const KIND_OVERFLOW: u64 = 5;
+
+impl CompactKey {
+    fn new(policy: PolicyId, kind: u64, prefix: u8, addr: u64) -> Self {
+        Self {
+            addr,
+            tag: (u64::from(policy.get()) << 32) | (kind << 8) | u64::from(prefix),
+        }
+    }
+
+    /// The compact form of `key`, when it has one.
+    #[inline]
+    fn of(policy: PolicyId, key: &Key) -> Option<Self> {
+        match (key.as_ip(), key.ip_prefix_len()) {
+            (Some(IpAddr::V4(v4)), _) => Some(Self::new(policy, KIND_V4, 32, u32::from(v4).into())),
+            (Some(IpAddr::V6(v6)), Some(prefix)) if prefix <= 64 => Some(Self::new(
+                policy,
+                KIND_V6,
+                prefix,
+                (u128::from(v6) >> 64) as u64,
+            )),
+            (Some(_), _) => None,
+            (None, _) => {
+                let kind = if *key == Key::global() {
+                    KIND_GLOBAL
+                } else if *key == Key::unknown() {
+                    KIND_UNKNOWN
+                } else if *key == Key::overflow() {
+                    KIND_OVERFLOW
+                } else {
+                    return None;
+                };
+                Some(Self::new(policy, kind, 0, 0))
+            }
+        }
+    }
+
+    fn policy(&self) -> PolicyId {
+        PolicyId::from_raw((self.tag >> 32) as u32)
+    }
+
+    fn is_overflow(&self) -> bool {
+        (self.tag >> 8) & 0xff == KIND_OVERFLOW
+    }
+}
+
+impl Hash for CompactKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128((u128::from(self.addr) << 64) | u128::from(self.tag));
+    }
+}
+
 #[derive(Clone, PartialEq, Eq)]
-struct MapKey {
+struct GeneralKey {
     policy: PolicyId,
     key: Key,
 }
 
-impl Hash for MapKey {
+impl Hash for GeneralKey {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.key.hash_with(self.policy.get(), state);
     }
 }
 
+/// A `(policy, key)` as the store looks it up: compact when it can be.
+#[derive(Clone, PartialEq, Eq)]
+enum MapKey {
+    Compact(CompactKey),
+    General(GeneralKey),
+}
+
 impl MapKey {
+    #[inline]
+    fn new(policy: PolicyId, key: &Key) -> Self {
+        match CompactKey::of(policy, key) {
+            Some(c) => MapKey::Compact(c),
+            None => MapKey::General(GeneralKey {
+                policy,
+                key: key.clone(),
+            }),
+        }
+    }
+
+    fn policy(&self) -> PolicyId {
+        match self {
+            MapKey::Compact(c) => c.policy(),
+            MapKey::General(g) => g.policy,
+        }
+    }
+
     fn is_overflow(&self) -> bool {
-        self.key == Key::overflow()
+        match self {
+            MapKey::Compact(c) => c.is_overflow(),
+            MapKey::General(_) => false,
+        }
     }
 }
 
@@ -152,6 +253,7 @@ impl InMemoryStore {
 
     fn build(max_keys: usize) -> Self {
         Self {
+            compact: DashMap::new(),
             map: DashMap::new(),
             max_keys,
             sweep_every: (max_keys / 8).max(64),
@@ -216,13 +318,21 @@ impl InMemoryStore {
         let now = duration_to_nanos(now);
         // (policy, keys removed), applied after the map is unlocked.
         let mut removed: Vec<(PolicyId, usize)> = Vec::new();
-        self.map.retain(|k, tat| {
+        let mut count = |policy: PolicyId| match removed.iter_mut().find(|(p, _)| *p == policy) {
+            Some((_, n)) => *n += 1,
+            None => removed.push((policy, 1)),
+        };
+        self.compact.retain(|k, tat| {
             let keep = !Gcra::is_recovered(tat.load(Ordering::Acquire), now);
             if !keep && !k.is_overflow() {
-                match removed.iter_mut().find(|(p, _)| *p == k.policy) {
-                    Some((_, n)) => *n += 1,
-                    None => removed.push((k.policy, 1)),
-                }
+                count(k.policy());
+            }
+            keep
+        });
+        self.map.retain(|k, tat| {
+            let keep = !Gcra::is_recovered(tat.load(Ordering::Acquire), now);
+            if !keep {
+                count(k.policy);
             }
             keep
         });
@@ -250,30 +360,59 @@ impl InMemoryStore {
     fn insert(&self, key: &MapKey, tat: u64, now: u64) -> Insert {
         self.maybe_sweep(now);
         let overflow = key.is_overflow();
-        let counters = self.counters(key.policy);
+        let counters = self.counters(key.policy());
         if !overflow && counters.tracked.fetch_add(1, Ordering::AcqRel) >= self.max_keys {
             counters.tracked.fetch_sub(1, Ordering::AcqRel);
             return Insert::Full;
         }
-        match self.map.entry(key.clone()) {
-            dashmap::Entry::Occupied(_) => {
-                if !overflow {
-                    counters.tracked.fetch_sub(1, Ordering::AcqRel);
+        let inserted = match key {
+            MapKey::Compact(c) => match self.compact.entry(*c) {
+                dashmap::Entry::Occupied(_) => false,
+                dashmap::Entry::Vacant(slot) => {
+                    slot.insert(AtomicU64::new(tat));
+                    true
                 }
-                Insert::Exists
+            },
+            MapKey::General(g) => match self.map.entry(g.clone()) {
+                dashmap::Entry::Occupied(_) => false,
+                dashmap::Entry::Vacant(slot) => {
+                    slot.insert(AtomicU64::new(tat));
+                    true
+                }
+            },
+        };
+        if inserted {
+            Insert::Inserted
+        } else {
+            if !overflow {
+                counters.tracked.fetch_sub(1, Ordering::AcqRel);
             }
-            dashmap::Entry::Vacant(slot) => {
-                slot.insert(AtomicU64::new(tat));
-                Insert::Inserted
-            }
+            Insert::Exists
         }
     }
 
+    /// Runs `f` on the state of `key` under its shard's read lock; `None`
+    /// when the key is not tracked.
+    #[inline]
+    fn with_cell<R>(&self, key: &MapKey, f: impl FnOnce(&AtomicU64) -> R) -> Option<R> {
+        match key {
+            MapKey::Compact(c) => self.compact.get(c).map(|cell| f(&cell)),
+            MapKey::General(g) => self.map.get(g).map(|cell| f(&cell)),
+        }
+    }
+
+    /// States in the maps, overflow buckets included.
+    #[cfg(test)]
+    fn states(&self) -> usize {
+        self.compact.len() + self.map.len()
+    }
+
     fn overflow_key(&self, key: &mut MapKey) {
-        self.counters(key.policy)
+        let policy = key.policy();
+        self.counters(policy)
             .overflowed
             .fetch_add(1, Ordering::Relaxed);
-        key.key = Key::overflow();
+        *key = MapKey::Compact(CompactKey::new(policy, KIND_OVERFLOW, 0, 0));
     }
 
     /// Whether `policy` tracks as many keys as it may.
@@ -285,17 +424,14 @@ impl InMemoryStore {
 
     fn check_one(&self, check: &PolicyCheck<'_>, now: u64) -> PolicyOutcome {
         let gcra = check.policy().gcra();
-        let mut key = MapKey {
-            policy: check.policy_id(),
-            key: check.key().clone(),
-        };
+        let mut key = MapKey::new(check.policy_id(), check.key());
         loop {
-            if let Some(cell) = self.map.get(&key) {
+            let decided = self.with_cell(&key, |cell| {
                 let mut tat = cell.load(Ordering::Acquire);
                 loop {
                     let step = gcra.decide(tat, now);
                     if !step.allowed {
-                        return outcome(step);
+                        return step;
                     }
                     match cell.compare_exchange_weak(
                         tat,
@@ -303,10 +439,13 @@ impl InMemoryStore {
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     ) {
-                        Ok(_) => return outcome(step),
+                        Ok(_) => return step,
                         Err(current) => tat = current,
                     }
                 }
+            });
+            if let Some(step) = decided {
+                return outcome(step);
             }
             let step = gcra.decide(0, now);
             match self.insert(&key, step.tat, now) {
@@ -328,10 +467,7 @@ impl InMemoryStore {
         let mut slots: Vec<Slot<'_>> = checks
             .iter()
             .map(|c| Slot {
-                key: MapKey {
-                    policy: c.policy_id(),
-                    key: c.key().clone(),
-                },
+                key: MapKey::new(c.policy_id(), c.key()),
                 gcra: c.policy().gcra(),
                 observed: 0,
                 present: false,
@@ -344,18 +480,18 @@ impl InMemoryStore {
         loop {
             // Read every state.
             for slot in slots.iter_mut() {
-                match self.map.get(&slot.key) {
-                    Some(cell) => {
-                        slot.observed = cell.load(Ordering::Acquire);
+                match self.with_cell(&slot.key, |cell| cell.load(Ordering::Acquire)) {
+                    Some(tat) => {
+                        slot.observed = tat;
                         slot.present = true;
                     }
                     None => {
-                        if !slot.key.is_overflow() && self.is_full(slot.key.policy) {
+                        if !slot.key.is_overflow() && self.is_full(slot.key.policy()) {
                             self.overflow_key(&mut slot.key);
                             // re-read under the overflow key
-                            match self.map.get(&slot.key) {
-                                Some(cell) => {
-                                    slot.observed = cell.load(Ordering::Acquire);
+                            match self.with_cell(&slot.key, |cell| cell.load(Ordering::Acquire)) {
+                                Some(tat) => {
+                                    slot.observed = tat;
                                     slot.present = true;
                                 }
                                 None => {
@@ -390,17 +526,16 @@ impl InMemoryStore {
                     continue;
                 }
                 let ok = if slot.present {
-                    match self.map.get(&slot.key) {
-                        Some(cell) => cell
-                            .compare_exchange(
-                                slot.observed,
-                                step.tat,
-                                Ordering::AcqRel,
-                                Ordering::Acquire,
-                            )
-                            .is_ok(),
-                        None => false,
-                    }
+                    self.with_cell(&slot.key, |cell| {
+                        cell.compare_exchange(
+                            slot.observed,
+                            step.tat,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                    })
+                    .unwrap_or(false)
                 } else {
                     matches!(self.insert(&slot.key, step.tat, now), Insert::Inserted)
                 };
@@ -417,7 +552,7 @@ impl InMemoryStore {
                 if slot.duplicate {
                     continue;
                 }
-                if let Some(cell) = self.map.get(&slot.key) {
+                self.with_cell(&slot.key, |cell| {
                     let back = if slot.present { slot.observed } else { 0 };
                     if cell
                         .compare_exchange(step.tat, back, Ordering::AcqRel, Ordering::Acquire)
@@ -429,7 +564,7 @@ impl InMemoryStore {
                             Some(t.saturating_sub(period))
                         });
                     }
-                }
+                });
             }
         }
     }
@@ -564,7 +699,7 @@ mod tests {
         }
         assert!(peak <= max, "peak {peak}");
         assert_eq!(
-            store.map.len(),
+            store.states(),
             store.tracked_keys() + 1,
             "plus the overflow bucket"
         );
@@ -575,7 +710,7 @@ mod tests {
             let _ = decide(&frozen, &[PolicyCheck::new(&p, &key)], T0);
         }
         assert_eq!(frozen.tracked_keys(), max);
-        assert!(frozen.map.len() <= max + 1);
+        assert!(frozen.states() <= max + 1);
     }
 
     #[test]
