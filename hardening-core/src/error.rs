@@ -4,8 +4,9 @@ use std::fmt;
 
 /// A setting was refused when a layer, a policy or a check was built.
 ///
-/// It names the component ([`component`](Self::component)), the builder
-/// method the user called ([`field`](Self::field)), the rejected value
+/// It names the type being configured ([`component`](Self::component)), the
+/// builder method the user called ([`field`](Self::field); for an argument
+/// of a constructor, the argument's name), the rejected value
 /// ([`value`](Self::value)) and what the setting accepts
 /// ([`expected`](Self::expected)), so the message alone is enough to fix the
 /// configuration. Every crate of the workspace returns this type and
@@ -17,12 +18,12 @@ use std::fmt;
 /// ```
 /// use hardening_core::ConfigError;
 ///
-/// let err = ConfigError::new("circuit breaker", "failure_rate_threshold", 1.5, "a number in (0, 1]");
+/// let err = ConfigError::new("CircuitBreakerLayer", "failure_rate_threshold", 1.5, "a number in (0, 1]");
 /// assert_eq!(err.field(), "failure_rate_threshold");
 /// assert_eq!(err.value(), "1.5");
 /// assert_eq!(
 ///     err.to_string(),
-///     "invalid circuit breaker setting `failure_rate_threshold` = `1.5`: expected a number in (0, 1]"
+///     "invalid CircuitBreakerLayer setting `failure_rate_threshold` = `1.5`: expected a number in (0, 1]"
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,7 +52,7 @@ impl ConfigError {
         }
     }
 
-    /// What was being built, e.g. `"circuit breaker"` or `"rate limit policy"`.
+    /// The type being configured, e.g. `"CircuitBreakerLayer"` or `"Policy"`.
     pub fn component(&self) -> &'static str {
         self.component
     }

@@ -76,7 +76,7 @@ impl FromStr for PathPrefix {
     /// the field `path_prefix`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         PathPrefix::new(s)
-            .ok_or_else(|| crate::ConfigError::new("path prefix", "path_prefix", s, Self::EXPECTED))
+            .ok_or_else(|| crate::ConfigError::new("PathPrefix", "path_prefix", s, Self::EXPECTED))
     }
 }
 

@@ -11,7 +11,7 @@ use http::Response;
 use ipnet::IpNet;
 use tower_layer::Layer;
 
-use crate::error::ConfigError;
+use crate::ConfigError;
 use crate::extract::{KeyExtractor, MissingKey, PeerIp};
 use crate::key::Key;
 use crate::policy::Policy;
@@ -301,14 +301,20 @@ impl<St> RateLimitLayerBuilder<St> {
         St: RateLimitStore,
     {
         if self.policies.is_empty() {
-            return Err(ConfigError::new("policies", "none", "at least one Policy"));
+            return Err(ConfigError::new(
+                "RateLimitLayer",
+                "policy",
+                "none",
+                "at least one Policy",
+            ));
         }
         let mut names = HashSet::new();
         for p in &self.policies {
             p.validate()?;
             if !names.insert(p.name().to_owned()) {
                 return Err(ConfigError::new(
-                    "policy name",
+                    "RateLimitLayer",
+                    "policy",
                     p.name(),
                     "a name used by one policy of the layer only",
                 ));
@@ -324,6 +330,7 @@ impl<St> RateLimitLayerBuilder<St> {
                     .map(|n| n.trunc())
                     .map_err(|_| {
                         ConfigError::new(
+                            "RateLimitLayer",
                             "bypass_cidr",
                             s,
                             "a CIDR such as 10.0.0.0/8 or an IP address",
@@ -438,7 +445,7 @@ impl<St> Shared<St> {
             return;
         };
         let policy = self.entries.get(*index).map_or("", |e| e.policy.name());
-        let retry_after_secs = response::retry_after_secs(outcome.retry_after);
+        let retry_after_secs = hardening_core::retry_after::seconds(outcome.retry_after);
         match self.key_logging {
             KeyLogging::Redacted => tracing::info!(
                 target: "hardening_ratelimit",

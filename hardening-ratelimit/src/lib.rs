@@ -105,7 +105,6 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
-mod error;
 mod extract;
 mod future;
 pub mod gcra;
@@ -119,7 +118,7 @@ mod small_list;
 pub mod store;
 
 pub use body::RateLimitBody;
-pub use error::ConfigError;
+pub use hardening_core::ConfigError;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, PeerIp, RequestRef,
     UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,

@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use hardening_core::clock::duration_to_nanos;
 
 use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
-use crate::error::ConfigError;
+use crate::ConfigError;
 use crate::gcra::{Gcra, GcraStep};
 use crate::key::Key;
 use crate::policy::PolicyId;
@@ -123,7 +123,8 @@ impl InMemoryStore {
     pub fn with_max_keys(max_keys: usize) -> Result<Self, ConfigError> {
         if max_keys == 0 {
             return Err(ConfigError::new(
-                "max_keys",
+                "InMemoryStore",
+                "with_max_keys",
                 max_keys,
                 "at least one tracked key",
             ));
