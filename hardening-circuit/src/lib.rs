@@ -154,16 +154,17 @@ mod window;
 pub use breaker::Breaker;
 pub use classify::{Classify, ErrorsAreFailures, HttpClassifier, Outcome};
 pub use config::{CircuitBreakerBuilder, DefaultRandom, RandomSource, SlidingWindow};
-pub use error::{BoxError, CircuitOpen, ConfigError};
+pub use error::{BoxError, CircuitOpen};
 pub use future::ResponseFuture;
 pub use hardening_core::clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
+pub use hardening_core::ConfigError;
 pub use keyed::{KeyExtractor, KeyedCircuitBreaker, KeyedCircuitBreakerLayer, UriAuthority};
 pub use layer::CircuitBreakerLayer;
 pub use retry::{
     AttemptOutcome, AttemptTimeout, Backoff, ClassifyRetry, DeadlineExceeded,
     DefaultRetryClassifier, IdempotentRequests, ReplayBody, ReplayableBody, Retry, RetryBudget,
-    RetryBudgetBuilder, RetryBuilder, RetryConfigError, RetryDecision, RetryFuture, RetryLayer,
-    RetryableRequest, DEFAULT_OVERLOAD_HEADER, IDEMPOTENCY_KEY,
+    RetryBudgetBuilder, RetryBuilder, RetryDecision, RetryFuture, RetryLayer, RetryableRequest,
+    DEFAULT_OVERLOAD_HEADER, IDEMPOTENCY_KEY,
 };
 pub use service::CircuitBreaker;
 pub use state::{Metrics, Reason, State, StateChange};

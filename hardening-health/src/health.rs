@@ -14,13 +14,13 @@ use http::HeaderValue;
 
 use crate::check::{Check, Probes};
 use crate::details::Details;
-use crate::ConfigError;
 use crate::layer::HealthLayer;
 use crate::report::{CheckReport, Meta, Probe, Report};
 use crate::service::HealthService;
 use crate::shutdown::Drain;
 use crate::slot::Slot;
 use crate::status::{aggregate, Status};
+use crate::ConfigError;
 
 /// The health of a service: its checks, probe paths, report settings and
 /// shutdown state.
@@ -450,10 +450,11 @@ impl HealthBuilder {
 
         let cache_control = match self.max_age {
             None => HeaderValue::from_static("no-store"),
-            Some(age) => HeaderValue::from_str(&format!("max-age={}", age.as_secs()))
-                .map_err(|_| {
+            Some(age) => {
+                HeaderValue::from_str(&format!("max-age={}", age.as_secs())).map_err(|_| {
                     ConfigError::new("Health", "cache_max_age", format!("{age:?}"), "seconds")
-                })?,
+                })?
+            }
         };
 
         let slots: Box<[Arc<Slot>]> = self

@@ -49,8 +49,8 @@ use hardening_core::TrustedProxies;
 use http::header::HeaderName;
 use http::{Extensions, HeaderMap, Method, Request, Uri};
 
-use crate::ConfigError;
 use crate::key::Key;
+use crate::ConfigError;
 
 /// Default IPv6 grouping prefix: one subscriber's usual allocation.
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;

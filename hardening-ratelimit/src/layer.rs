@@ -11,13 +11,13 @@ use http::Response;
 use ipnet::IpNet;
 use tower_layer::Layer;
 
-use crate::ConfigError;
 use crate::extract::{KeyExtractor, MissingKey, PeerIp};
 use crate::key::Key;
 use crate::policy::Policy;
 use crate::response::{self, HeaderBlock, Matched, PolicyEntry};
 use crate::service::RateLimit;
 use crate::store::{Decision, InMemoryStore, RateLimitStore, StoreError};
+use crate::ConfigError;
 
 /// How keys appear in the `tracing` event of a rejection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

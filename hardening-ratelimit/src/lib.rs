@@ -118,12 +118,12 @@ mod small_list;
 pub mod store;
 
 pub use body::RateLimitBody;
-pub use hardening_core::ConfigError;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, PeerIp, RequestRef,
     UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
 pub use future::ResponseFuture;
+pub use hardening_core::ConfigError;
 pub use key::{Key, RedactedKey};
 pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder};
 pub use policy::{Policy, PolicyId};

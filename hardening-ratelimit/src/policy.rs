@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use hardening_core::PathPrefix;
 use http::Method;
 
-use crate::ConfigError;
 use crate::extract::KeyExtractor;
 use crate::gcra::Gcra;
 use crate::quota::Quota;
+use crate::ConfigError;
 
 /// A [`Quota`] with a name, applied to the requests whose path starts with a
 /// prefix (and, optionally, that use one method), each client counted under

@@ -180,7 +180,10 @@ pub(crate) fn too_many_requests(
         .unwrap_or_default();
     let mut res = problem(StatusCode::TOO_MANY_REQUESTS, body);
     let headers = res.headers_mut();
-    headers.insert(RETRY_AFTER, retry_after::header_value(decision.retry_after()));
+    headers.insert(
+        RETRY_AFTER,
+        retry_after::header_value(decision.retry_after()),
+    );
     HeaderBlock::new(entries, matched, decision, legacy).apply(headers);
     res
 }

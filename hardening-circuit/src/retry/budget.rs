@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hardening_core::clock::{Clock, MonotonicClock};
 
-use super::config::RetryConfigError;
+use crate::ConfigError;
 
 /// Number of slots the window is split into.
 const SLOTS: usize = 10;
@@ -300,21 +300,23 @@ impl RetryBudgetBuilder {
     ///
     /// # Errors
     ///
-    /// [`RetryConfigError`] naming `budget.ratio` (negative, NaN, infinite
-    /// or above 1000) or `budget.window` (below 10 ms).
-    pub fn build(self) -> Result<RetryBudget, RetryConfigError> {
+    /// [`ConfigError`] naming `ratio` (negative, NaN, infinite or above
+    /// 1000) or `window` (below 10 ms).
+    pub fn build(self) -> Result<RetryBudget, ConfigError> {
         if !(self.ratio.is_finite() && (0.0..=1000.0).contains(&self.ratio)) {
-            return Err(RetryConfigError::new(
-                "budget.ratio",
-                self.ratio.to_string(),
-                "must be a finite number between 0 and 1000",
+            return Err(ConfigError::new(
+                "RetryBudget",
+                "ratio",
+                self.ratio,
+                "a finite number between 0 and 1000",
             ));
         }
         if self.window < Duration::from_millis(10) {
-            return Err(RetryConfigError::new(
-                "budget.window",
-                format!("{:?}", self.window),
-                "must be at least 10ms",
+            return Err(ConfigError::new(
+                "RetryBudget",
+                "window",
+                format_args!("{:?}", self.window),
+                "at least 10ms",
             ));
         }
         Ok(RetryBudget::from_parts(
@@ -451,15 +453,15 @@ mod tests {
     #[test]
     fn invalid_settings_name_the_field() {
         let err = RetryBudget::builder().ratio(-0.1).build().unwrap_err();
-        assert_eq!(err.field(), "budget.ratio");
+        assert_eq!((err.component(), err.field()), ("RetryBudget", "ratio"));
         assert!(err.to_string().contains("-0.1"), "{err}");
         let err = RetryBudget::builder().ratio(f64::NAN).build().unwrap_err();
-        assert_eq!(err.field(), "budget.ratio");
+        assert_eq!(err.field(), "ratio");
         let err = RetryBudget::builder()
             .window(Duration::from_millis(1))
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "budget.window");
+        assert_eq!(err.field(), "window");
         assert!(err.to_string().contains("1ms"), "{err}");
     }
 

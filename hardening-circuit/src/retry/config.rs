@@ -1,75 +1,16 @@
-//! The validated configuration every clone of a retry layer shares, the
-//! decision taken after each attempt, and the configuration error.
+//! The validated configuration every clone of a retry layer shares and the
+//! decision taken after each attempt.
 
-use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use hardening_core::clock::Clock;
-use http::header::{HeaderName, RETRY_AFTER};
-use http::{HeaderMap, StatusCode};
+use hardening_core::retry_after;
+use http::header::HeaderName;
+use http::StatusCode;
 
 use super::backoff::{Backoff, Random};
 use super::budget::RetryBudget;
 use super::classify::{is_circuit_open, AttemptOutcome, Classifier, RequestRule, RetryDecision};
-
-/// A retry setting that does not validate, naming the setting and the value.
-///
-/// # Example
-///
-/// ```
-/// use hardening_circuit::RetryLayer;
-///
-/// let err = RetryLayer::builder().max_attempts(0).build().unwrap_err();
-/// assert_eq!(err.field(), "max_attempts");
-/// assert_eq!(err.value(), "0");
-/// assert_eq!(
-///     err.to_string(),
-///     "invalid retry setting max_attempts = 0: must be at least 1 (the first call counts)"
-/// );
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryConfigError {
-    field: &'static str,
-    value: String,
-    reason: &'static str,
-}
-
-impl RetryConfigError {
-    pub(crate) fn new(field: &'static str, value: impl Into<String>, reason: &'static str) -> Self {
-        Self {
-            field,
-            value: value.into(),
-            reason,
-        }
-    }
-
-    /// The setting, e.g. `"max_attempts"` or `"backoff.cap"`.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-
-    /// The rejected value, as given.
-    pub fn value(&self) -> &str {
-        &self.value
-    }
-
-    /// What the setting requires.
-    pub fn reason(&self) -> &'static str {
-        self.reason
-    }
-}
-
-impl fmt::Display for RetryConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid retry setting {} = {}: {}",
-            self.field, self.value, self.reason
-        )
-    }
-}
-
-impl std::error::Error for RetryConfigError {}
 
 /// Everything a retry layer was configured with; shared behind an `Arc`.
 #[derive(Debug)]
@@ -156,7 +97,7 @@ impl Config {
             }
             if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
             {
-                server_delay = retry_after(headers, self.clock.system_time());
+                server_delay = retry_after::from_headers(headers, self.clock.system_time());
             }
         }
         let delay = match server_delay {
@@ -177,95 +118,5 @@ impl Config {
             }
         }
         Next::Retry { delay }
-    }
-}
-
-/// The wait a `Retry-After` header asks for: delay-seconds or an HTTP-date
-/// (RFC 9110 §10.2.3), measured from `now`. `None` when absent or invalid;
-/// a date in the past means no wait.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if value.is_empty() {
-        return None;
-    }
-    if value.bytes().all(|b| b.is_ascii_digit()) {
-        // Too many digits for a u64 is still "a very long time".
-        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, value.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn retry_after_in_seconds() {
-        let now = SystemTime::now();
-        assert_eq!(
-            retry_after(&headers("120"), now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(retry_after(&headers(" 0 "), now), Some(Duration::ZERO));
-        assert_eq!(
-            retry_after(&headers("99999999999999999999999"), now),
-            Some(Duration::from_secs(u64::MAX))
-        );
-    }
-
-    #[test]
-    fn retry_after_as_http_date() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        // 1_700_000_000 s after the epoch is Tue, 14 Nov 2023 22:13:20 GMT.
-        assert_eq!(
-            retry_after(&headers("Tue, 14 Nov 2023 22:13:50 GMT"), now),
-            Some(Duration::from_secs(30))
-        );
-        // Obsolete RFC 850 and asctime forms are accepted too.
-        assert_eq!(
-            retry_after(&headers("Tuesday, 14-Nov-23 22:14:20 GMT"), now),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            retry_after(&headers("Tue Nov 14 22:13:25 2023"), now),
-            Some(Duration::from_secs(5))
-        );
-        // In the past: retry without waiting.
-        assert_eq!(
-            retry_after(&headers("Tue, 14 Nov 2023 22:00:00 GMT"), now),
-            Some(Duration::ZERO)
-        );
-    }
-
-    #[test]
-    fn invalid_retry_after_is_ignored() {
-        let now = SystemTime::now();
-        for bad in ["-5", "1.5", "soon", "", "Tue, 99 Nov 2023 22:13:50 GMT"] {
-            let mut h = HeaderMap::new();
-            h.insert(RETRY_AFTER, bad.parse().unwrap());
-            assert_eq!(retry_after(&h, now), None, "{bad:?}");
-        }
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
-    }
-
-    #[test]
-    fn config_error_names_field_value_and_reason() {
-        let err = RetryConfigError::new("deadline", "0ns", "must be more than zero");
-        assert_eq!(err.field(), "deadline");
-        assert_eq!(err.value(), "0ns");
-        assert_eq!(err.reason(), "must be more than zero");
-        assert_eq!(
-            err.to_string(),
-            "invalid retry setting deadline = 0ns: must be more than zero"
-        );
     }
 }

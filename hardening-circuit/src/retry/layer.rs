@@ -14,8 +14,9 @@ use super::budget::RetryBudget;
 use super::classify::{
     Classifier, ClassifyRetry, DefaultRetryClassifier, RequestRule, RetryableRequest,
 };
-use super::config::{Config, RetryConfigError};
+use super::config::Config;
 use super::service::Retry;
+use crate::ConfigError;
 use crate::{DefaultRandom, RandomSource};
 
 /// The overload marker header recognised by default: Envoy sets
@@ -364,7 +365,9 @@ impl RetryBuilder {
     }
 
     /// The longest `Retry-After` the layer waits for (default 30 s). A
-    /// longer one makes the response final at once.
+    /// longer one makes the response final at once. Values are read with
+    /// [`hardening_core::retry_after::parse`], which caps them at one day, so
+    /// a limit of a day or more never refuses a wait.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
@@ -389,31 +392,34 @@ impl RetryBuilder {
     ///
     /// # Errors
     ///
-    /// [`RetryConfigError`] naming the setting and value: `max_attempts` of
-    /// 0, a `backoff.cap` below its base, a zero `deadline` or
+    /// [`ConfigError`] naming the setting and value: `max_attempts` of
+    /// 0, a [`Backoff`] `cap` below its base, a zero `deadline` or
     /// `attempt_timeout`, or an `overload_header` / `attempt_header` that is
     /// not a valid header name.
-    pub fn build(self) -> Result<RetryLayer, RetryConfigError> {
+    pub fn build(self) -> Result<RetryLayer, ConfigError> {
         if self.max_attempts == 0 {
-            return Err(RetryConfigError::new(
+            return Err(ConfigError::new(
+                "RetryLayer",
                 "max_attempts",
                 "0",
-                "must be at least 1 (the first call counts)",
+                "at least 1 (the first call counts)",
             ));
         }
         self.backoff.validate()?;
         if self.deadline == Some(Duration::ZERO) {
-            return Err(RetryConfigError::new(
+            return Err(ConfigError::new(
+                "RetryLayer",
                 "deadline",
                 "0ns",
-                "must be more than zero",
+                "more than zero",
             ));
         }
         if self.attempt_timeout == Some(Duration::ZERO) {
-            return Err(RetryConfigError::new(
+            return Err(ConfigError::new(
+                "RetryLayer",
                 "attempt_timeout",
                 "0ns",
-                "must be more than zero",
+                "more than zero",
             ));
         }
         let overload_header = header_name("overload_header", self.overload_header)?;
@@ -457,10 +463,10 @@ impl RetryBuilder {
 fn header_name(
     field: &'static str,
     name: Option<String>,
-) -> Result<Option<HeaderName>, RetryConfigError> {
+) -> Result<Option<HeaderName>, ConfigError> {
     name.map(|name| {
         HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| RetryConfigError::new(field, name, "not a valid HTTP header name"))
+            .map_err(|_| ConfigError::new("RetryLayer", field, name, "a valid HTTP header name"))
     })
     .transpose()
 }
@@ -498,7 +504,7 @@ mod tests {
                     Duration::from_secs(2),
                     Duration::from_secs(1),
                 )),
-                "backoff.cap",
+                "cap",
                 "1s (base 2s)",
             ),
             (

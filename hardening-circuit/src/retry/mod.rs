@@ -19,7 +19,6 @@ pub use classify::{
     AttemptOutcome, ClassifyRetry, DefaultRetryClassifier, IdempotentRequests, RetryDecision,
     RetryableRequest, IDEMPOTENCY_KEY,
 };
-pub use config::RetryConfigError;
 pub use future::RetryFuture;
 pub use layer::{RetryBuilder, RetryLayer, DEFAULT_OVERLOAD_HEADER};
 pub use service::Retry;

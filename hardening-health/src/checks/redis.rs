@@ -9,8 +9,8 @@ use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
 
 use crate::check::HealthCheck;
-use crate::ConfigError;
 use crate::observation::Observation;
+use crate::ConfigError;
 
 /// Sends `PING` to Redis and expects `PONG`; reports the round trip
 /// (`observedValue` in `ms`).

@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::check::HealthCheck;
-use crate::ConfigError;
 use crate::observation::Observation;
+use crate::ConfigError;
 
 /// Connects to `host:port` over TCP; passes when the connection opens and
 /// reports the connect time (`observedValue` in `ms`). The connection is

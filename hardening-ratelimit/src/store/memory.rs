@@ -9,10 +9,10 @@ use dashmap::DashMap;
 use hardening_core::clock::duration_to_nanos;
 
 use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
-use crate::ConfigError;
 use crate::gcra::{Gcra, GcraStep};
 use crate::key::Key;
 use crate::policy::PolicyId;
+use crate::ConfigError;
 
 /// How many client keys an [`InMemoryStore::new`] tracks at most.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;

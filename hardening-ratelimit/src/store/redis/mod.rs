@@ -21,10 +21,10 @@ use self::health::{Health, Route};
 use self::short_circuit::{Limited, LimitedKeys};
 use super::memory::{InMemoryStore, DEFAULT_MAX_KEYS};
 use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
-use crate::ConfigError;
 use crate::gcra::Gcra;
 use crate::key::Key;
 use crate::policy::Policy;
+use crate::ConfigError;
 
 /// The Lua script deciding one request (see `gcra.lua`).
 const SCRIPT: &str = include_str!("gcra.lua");
