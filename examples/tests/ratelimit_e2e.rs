@@ -7,14 +7,18 @@ use http::{Response, StatusCode};
 use support::SecureApi;
 
 async fn login(api: &SecureApi, forwarded_for: Option<&str>) -> Response<Bytes> {
+    login_as(api, "alice", forwarded_for).await
+}
+
+async fn login_as(api: &SecureApi, user: &str, forwarded_for: Option<&str>) -> Response<Bytes> {
     let mut req = api
         .request("POST", "/auth/login")
         .header("content-type", "application/json");
     if let Some(xff) = forwarded_for {
         req = req.header("x-forwarded-for", xff);
     }
-    let body = Bytes::from_static(br#"{"username":"alice","password":"hunter2"}"#);
-    api.send(req.body(body).unwrap()).await
+    let body = format!(r#"{{"username":"{user}","password":"hunter2"}}"#);
+    api.send(req.body(Bytes::from(body)).unwrap()).await
 }
 
 fn header<'a>(res: &'a Response<Bytes>, name: &str) -> &'a str {
@@ -27,8 +31,14 @@ fn header<'a>(res: &'a Response<Bytes>, name: &str) -> &'a str {
 #[tokio::test]
 async fn sixth_login_in_a_minute_gets_429_with_headers() {
     let api = SecureApi::start().await;
+    let mut bob_token = String::new();
     for n in 1..=5 {
-        let res = login(&api, None).await;
+        let user = if n == 1 { "bob" } else { "alice" };
+        let res = login_as(&api, user, None).await;
+        if n == 1 {
+            let json: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            bob_token = json["token"].as_str().unwrap().to_owned();
+        }
         assert_eq!(res.status(), StatusCode::OK, "login {n}");
         assert_eq!(header(&res, "ratelimit-policy"), "\"auth\";q=5;w=60");
         let state = header(&res, "ratelimit");
@@ -51,7 +61,8 @@ async fn sixth_login_in_a_minute_gets_429_with_headers() {
     assert_eq!(json["status"], 429);
     assert_eq!(json["policy"], "auth");
 
-    // `/api` counts separately, per user when a bearer token is sent.
+    // `/api` counts separately, per user when a token the server issued is
+    // sent; a made-up token is anonymous and shares the client IP's quota.
     let res = api.get("/api/items").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "ratelimit-policy"), "\"api\";q=60;w=60");
@@ -61,6 +72,16 @@ async fn sixth_login_in_a_minute_gets_429_with_headers() {
     let req = api
         .request("GET", "/api/items")
         .header("authorization", "Bearer demo-bob")
+        .body(Bytes::new())
+        .unwrap();
+    let res = api.send(req).await;
+    assert!(
+        header(&res, "ratelimit").starts_with("\"api\";r=57;"),
+        "a made-up token is counted per IP"
+    );
+    let req = api
+        .request("GET", "/api/items")
+        .header("authorization", format!("Bearer {bob_token}"))
         .body(Bytes::new())
         .unwrap();
     let res = api.send(req).await;

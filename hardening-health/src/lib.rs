@@ -31,7 +31,9 @@
 //! - **Graceful shutdown**: [`Health::shutdown`] fails readiness at once while
 //!   liveness stays `200`, and waits a drain delay so load balancers stop
 //!   sending traffic; [`Health::shutdown_on`] plugs into axum's
-//!   `with_graceful_shutdown`.
+//!   `with_graceful_shutdown`, and [`Health::shutdown_on_signals`] bounds the
+//!   whole shutdown: a deadline after the drain, and a second signal, close
+//!   what is still open ([`ShutdownPhases`]).
 //! - Responses carry `Cache-Control: no-store` (or `max-age`, see
 //!   [`HealthBuilder::cache_max_age`]).
 //!
@@ -115,5 +117,5 @@ pub use layer::HealthLayer;
 pub use observation::{IntoObservation, Observation, ObservedValue};
 pub use report::{CheckReport, Probe, Report, HEALTH_JSON};
 pub use service::{HealthEndpoints, HealthService};
-pub use shutdown::Drain;
+pub use shutdown::{Drain, ShutdownPhases};
 pub use status::{aggregate, Criticality, Status};

@@ -27,6 +27,12 @@ const ISOLATED_ENV: &[&str] = &[
     "DRAIN_DELAY_MS",
     "HEALTH_CACHE_TTL_MS",
     "PUBLIC_HOSTS",
+    "SHUTDOWN_DEADLINE_MS",
+    "TOKEN_SECRET",
+    "HEADER_READ_TIMEOUT_MS",
+    "IDLE_TIMEOUT_MS",
+    "MAX_CONNECTIONS",
+    "CORS_ORIGINS",
 ];
 
 /// A running `secure_api` process.

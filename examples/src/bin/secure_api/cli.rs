@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use hardening_core::TrustedProxies;
 
 /// The example's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Config {
     /// Where to listen (`--addr`, `ADDR`; default `127.0.0.1:3000`, port 0 picks a free one).
     pub(crate) addr: SocketAddr,
@@ -22,6 +22,26 @@ pub(crate) struct Config {
     /// Reverse proxies whose forwarding headers are believed
     /// (`TRUSTED_PROXIES`, comma-separated CIDRs; default: none).
     pub(crate) trusted_proxies: TrustedProxies,
+    /// The key that signs demo bearer tokens (`TOKEN_SECRET`, at least 32
+    /// bytes; default: random per process).
+    pub(crate) token_secret: Option<String>,
+    /// Connection limits (see `serve.rs`).
+    pub(crate) serve: crate::serve::ServeLimits,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("upstream", &self.upstream)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[set]"))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "token_secret",
+                &self.token_secret.as_ref().map(|_| "[secret]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// A flag or variable that does not parse; names it.
@@ -119,6 +139,37 @@ impl Config {
             })?,
         };
 
+        let mut serve = crate::serve::ServeLimits::default();
+        if let Some(v) = env("HEADER_READ_TIMEOUT_MS") {
+            serve.header_read_timeout = millis("HEADER_READ_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("IDLE_TIMEOUT_MS") {
+            serve.idle_timeout = millis("IDLE_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("MAX_CONNECTIONS") {
+            serve.max_connections = match v.parse::<usize>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        name: "MAX_CONNECTIONS",
+                        value: v,
+                        expected: "a whole number from 1 to 1000000",
+                    })
+                }
+            };
+        }
+
+        let token_secret = env("TOKEN_SECRET").filter(|s| !s.is_empty());
+        if let Some(secret) = &token_secret {
+            if secret.len() < crate::token::MIN_SECRET_LEN {
+                return Err(ConfigError {
+                    name: "TOKEN_SECRET",
+                    value: format!("[{} bytes]", secret.len()),
+                    expected: "at least 32 bytes",
+                });
+            }
+        }
+
         Ok(Config {
             addr,
             trusted_proxies,
@@ -126,7 +177,21 @@ impl Config {
             upstream_failure_rate,
             upstream_latency_ms,
             redis_url: env("REDIS_URL").filter(|s| !s.is_empty()),
+            token_secret,
+            serve,
         })
+    }
+}
+
+/// A positive whole number of milliseconds.
+fn millis(name: &'static str, value: String) -> Result<std::time::Duration, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err(ConfigError {
+            name,
+            value,
+            expected: "a positive whole number of milliseconds",
+        }),
     }
 }
 

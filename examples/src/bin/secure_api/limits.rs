@@ -4,8 +4,9 @@
 //!   or — only when the peer is one of `TRUSTED_PROXIES` — the address the
 //!   proxies report in `X-Forwarded-For`, so a client cannot pick its own key.
 //! - `api`: 60 per minute, `llm`: 20 per minute, per user when the request
-//!   carries `Authorization: Bearer <token>` (this demo takes the token as
-//!   the user id; a real service verifies it first), else per client IP.
+//!   carries `Authorization: Bearer <token>` with a token this server issued
+//!   (see [`crate::token`]: verified before the user counts), else per client
+//!   IP. Made-up tokens are anonymous, so rotating them buys no quota.
 //!
 //! With `REDIS_URL` set the limits live in Redis, shared by every replica
 //! (falling back to in-memory limits while Redis is unreachable); without
@@ -16,6 +17,7 @@
 //! headers too.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::extract::Request;
 use axum::Router;
@@ -25,15 +27,14 @@ use hardening_ratelimit::{
 use tower::util::MapRequestLayer;
 
 use crate::cli::Config;
-
-/// Longest bearer token taken as a user id; longer ones count as anonymous.
-const MAX_TOKEN_LEN: usize = 256;
+use crate::token::TokenKey;
 
 /// Adds the rate limits, and the demo authentication they key `/api` and
 /// `/llm` by (it runs first: layers added last run first).
 pub(crate) async fn apply(
     router: Router,
     config: &Config,
+    tokens: &TokenKey,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     let client_ip = ClientIp::trusting(config.trusted_proxies.clone());
     let [auth, api, llm] = Policy::defaults();
@@ -55,19 +56,26 @@ pub(crate) async fn apply(
         }
         None => router.layer(builder.build()?),
     };
-    Ok(router.layer(MapRequestLayer::new(authenticate)))
+    let tokens = tokens.clone();
+    Ok(router.layer(MapRequestLayer::new(move |req| {
+        authenticate(&tokens, req, SystemTime::now())
+    })))
 }
 
-/// Demo authentication: `Authorization: Bearer <token>` makes the request
-/// user `<token>`.
-fn authenticate(mut req: Request) -> Request {
+/// Demo authentication: `Authorization: Bearer <token>` with a token that
+/// `tokens` verifies makes the request its user; anything else stays
+/// anonymous (and is limited per client IP).
+fn authenticate(tokens: &TokenKey, mut req: Request, now: SystemTime) -> Request {
+    // A client may send its own `AuthenticatedUser`-shaped data only through
+    // headers, never as an extension; still, start from a clean slate.
+    req.extensions_mut().remove::<AuthenticatedUser>();
     let user = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
+        .and_then(|token| tokens.verify(token, now))
         .map(Arc::<str>::from);
     if let Some(user) = user {
         req.extensions_mut().insert(AuthenticatedUser(user));
@@ -79,30 +87,36 @@ fn authenticate(mut req: Request) -> Request {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bearer_tokens_become_users() {
+    fn user_of(tokens: &TokenKey, authorization: &str) -> Option<AuthenticatedUser> {
         let req = Request::builder()
-            .header("authorization", "Bearer demo-alice")
+            .header("authorization", authorization)
             .body(axum::body::Body::empty())
             .unwrap();
-        let req = authenticate(req);
+        authenticate(tokens, req, SystemTime::now())
+            .extensions()
+            .get::<AuthenticatedUser>()
+            .cloned()
+    }
+
+    #[test]
+    fn only_verified_tokens_become_users() {
+        let tokens = TokenKey::random();
+        let token = tokens.issue("alice", SystemTime::now()).unwrap();
         assert_eq!(
-            req.extensions().get::<AuthenticatedUser>(),
-            Some(&AuthenticatedUser::new("demo-alice"))
+            user_of(&tokens, &format!("Bearer {token}")),
+            Some(AuthenticatedUser::new("alice"))
         );
+        let other = TokenKey::random()
+            .issue("alice", SystemTime::now())
+            .unwrap();
         for value in [
-            "Basic abc",
-            "Bearer ",
-            &format!("Bearer {}", "x".repeat(300)),
+            "Basic abc".to_owned(),
+            "Bearer ".to_owned(),
+            "Bearer demo-alice".to_owned(),
+            format!("Bearer {other}"),
+            format!("Bearer {}", "x".repeat(300)),
         ] {
-            let req = Request::builder()
-                .header("authorization", value)
-                .body(axum::body::Body::empty())
-                .unwrap();
-            assert!(authenticate(req)
-                .extensions()
-                .get::<AuthenticatedUser>()
-                .is_none());
+            assert_eq!(user_of(&tokens, &value), None, "{value}");
         }
     }
 }

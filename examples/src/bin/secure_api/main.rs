@@ -10,7 +10,7 @@
 //! 2. `security` - security headers on every response (429s and 503s included),
 //!    HTTPS redirect for hosts in `PUBLIC_HOSTS` (loopback exempt).
 //! 3. `probes`   - `/livez`, `/readyz`, `/health`, answered before rate limiting
-//!    so probes are never throttled.
+//!    so probes are never throttled; a bounded graceful shutdown.
 //! 4. `limits`   - per-client rate limits on `/auth`, `/api`, `/llm`.
 //! 5. the routes; `/llm/complete` calls its upstream through retry + breaker.
 
@@ -19,9 +19,10 @@ mod limits;
 mod logging;
 mod probes;
 mod security;
+mod serve;
+mod token;
 mod upstream;
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use axum::extract::State;
@@ -34,12 +35,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::cli::Config;
+use crate::token::TokenKey;
 use crate::upstream::Upstream;
 
 /// What the handlers share.
 #[derive(Clone)]
 struct AppState {
     upstream: Upstream,
+    tokens: TokenKey,
 }
 
 #[tokio::main]
@@ -66,23 +69,40 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let upstream = Upstream::start(&config).await?;
     let probes = probes::Probes::new(&config, &upstream).await?;
 
-    let app = routes(AppState { upstream });
-    let app = limits::apply(app, &config).await?;
+    let tokens = match &config.token_secret {
+        Some(secret) => TokenKey::new(secret.as_bytes())?,
+        None => TokenKey::random(),
+    };
+    let app = routes(AppState {
+        upstream,
+        tokens: tokens.clone(),
+    });
+    let app = limits::apply(app, &config, &tokens).await?;
     let app = probes.apply(app);
     let app = security::apply(app, &config)?;
     let app = logging::apply(app);
 
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
+    let phases = probes.shutdown_phases();
     println!("listening on http://{addr}");
     tracing::info!(%addr, "secure_api started");
 
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(probes.shutdown_signal())
-    .await?;
+    let server = serve::Server::new(listener, config.serve);
+    let graceful = phases.graceful();
+    let served = server.run(app, async move {
+        graceful.await;
+        tracing::info!("drain complete: finishing in-flight requests");
+    });
+    // The graceful shutdown waits for every connection; `forced` bounds that
+    // wait. Returning from `main` drops the runtime and with it the
+    // connections still open.
+    tokio::select! {
+        () = served => {}
+        () = phases.forced() => {
+            tracing::warn!("shutdown deadline passed or second signal: closing remaining connections");
+        }
+    }
     tracing::info!("secure_api stopped");
     Ok(())
 }
@@ -102,19 +122,32 @@ struct Login {
     password: String,
 }
 
-/// A demo login. It logs the submitted credentials the way careless code
-/// does; the redacting log formatter keeps the password out of the output.
-async fn login(Json(login): Json<Login>) -> Response {
+/// A demo login: any non-empty password is accepted, and the answer is a
+/// signed token ([`token`]) that the rate limits verify. It logs the
+/// submitted credentials the way careless code does; the redacting log
+/// formatter keeps the password out of the output.
+async fn login(State(state): State<AppState>, Json(login): Json<Login>) -> Response {
     tracing::info!(username = %login.username, password = %login.password, "login attempt for user={} password={}", login.username, login.password);
-    if login.username.is_empty() || login.password.is_empty() {
-        return (
+    let token = (!login.password.is_empty())
+        .then(|| {
+            state
+                .tokens
+                .issue(&login.username, std::time::SystemTime::now())
+        })
+        .flatten();
+    match token {
+        Some(token) => Json(json!({
+            "token": token,
+            "token_type": "Bearer",
+            "expires_in": token::TOKEN_TTL.as_secs(),
+        }))
+        .into_response(),
+        None => (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "invalid credentials"})),
         )
-            .into_response();
+            .into_response(),
     }
-    let token = format!("demo-{}", login.username);
-    Json(json!({ "token": token, "token_type": "Bearer" })).into_response()
 }
 
 async fn items() -> Json<serde_json::Value> {

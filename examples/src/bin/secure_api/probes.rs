@@ -14,16 +14,20 @@
 //!
 //! On SIGTERM or Ctrl-C, `/readyz` fails at once while `/livez` stays `200`;
 //! after `DRAIN_DELAY_MS` (default 5000) the server stops accepting and
-//! finishes the requests in flight. A second signal ends the drain early.
+//! finishes the requests in flight, for at most `SHUTDOWN_DEADLINE_MS`
+//! (default 10000): then the remaining connections (a client trickling a
+//! body, say) are closed and the process exits. A second signal, during the
+//! drain or after it, exits at once. Drain plus deadline stay under
+//! Kubernetes' default 30 s grace period.
 //!
-//! Settings (environment): `DRAIN_DELAY_MS`, `HEALTH_CACHE_TTL_MS` (how long
-//! a check result is reused, default 1000).
+//! Settings (environment): `DRAIN_DELAY_MS`, `SHUTDOWN_DEADLINE_MS`,
+//! `HEALTH_CACHE_TTL_MS` (how long a check result is reused, default 1000).
 
 use std::time::Duration;
 
 use axum::Router;
 use hardening_health::checks::{BreakerCheck, RedisPing, TcpCheck};
-use hardening_health::{Check, Criticality, Details, Health};
+use hardening_health::{Check, Criticality, Details, Health, ShutdownPhases};
 
 use crate::cli::Config;
 use crate::upstream::Upstream;
@@ -31,7 +35,11 @@ use crate::upstream::Upstream;
 /// The probes and the shutdown signal.
 pub(crate) struct Probes {
     health: Health,
+    shutdown_deadline: Duration,
 }
+
+/// Default of `SHUTDOWN_DEADLINE_MS`.
+const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Probes {
     pub(crate) async fn new(
@@ -40,6 +48,7 @@ impl Probes {
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let drain_delay = env_millis("DRAIN_DELAY_MS", Health::DEFAULT_DRAIN_DELAY)?;
         let cache_ttl = env_millis("HEALTH_CACHE_TTL_MS", Check::DEFAULT_TTL)?;
+        let shutdown_deadline = env_millis("SHUTDOWN_DEADLINE_MS", DEFAULT_SHUTDOWN_DEADLINE)?;
 
         // A reverse proxy on this host relays requests from loopback: when
         // proxies are configured, look through them for the real client.
@@ -85,6 +94,7 @@ impl Probes {
         }
         Ok(Probes {
             health: health.build()?,
+            shutdown_deadline,
         })
     }
 
@@ -93,12 +103,13 @@ impl Probes {
         router.layer(self.health.layer())
     }
 
-    /// Resolves when the server should stop accepting connections: on SIGINT
-    /// or SIGTERM readiness fails at once, then the drain delay passes (or a
-    /// second signal arrives).
-    pub(crate) async fn shutdown_signal(self) {
-        self.health.shutdown_on_signal().await;
-        tracing::info!("drain complete: finishing in-flight requests");
+    /// Listens for SIGINT/SIGTERM from now on: the first fails readiness at
+    /// once and, after the drain delay, resolves `graceful()` (stop
+    /// accepting); `forced()` resolves `SHUTDOWN_DEADLINE_MS` later or at a
+    /// second signal (close what is left).
+    pub(crate) fn shutdown_phases(&self) -> ShutdownPhases {
+        self.health
+            .shutdown_on_signal_with_deadline(self.shutdown_deadline)
     }
 }
 
