@@ -35,7 +35,7 @@ use crate::RandomSource;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hardening_circuit::Backoff;
+/// use hardening_circuit::retry::Backoff;
 ///
 /// let backoff = Backoff::linear(Duration::from_millis(200), Duration::from_secs(1));
 /// // Linear backoff has no jitter: the random fraction is ignored.

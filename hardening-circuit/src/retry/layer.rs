@@ -10,10 +10,8 @@ use http::header::HeaderName;
 use tower_layer::Layer;
 
 use super::backoff::{Backoff, Random};
-use super::budget::RetryBudget;
-use super::classify::{
-    Classifier, ClassifyRetry, DefaultRetryClassifier, RequestRule, RetryableRequest,
-};
+use super::budget::Budget;
+use super::classify::{Classifier, Classify, DefaultClassifier, RequestRule, RetryableRequest};
 use super::config::Config;
 use super::service::Retry;
 use crate::ConfigError;
@@ -39,7 +37,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 ///   streaming bodies in [`ReplayBody`](super::ReplayBody));
 /// - the attempt's outcome is retryable: by default any error (connection
 ///   errors, timeouts) and 408, 429, 502, 503, 504
-///   ([`DefaultRetryClassifier`](super::DefaultRetryClassifier),
+///   ([`DefaultClassifier`](super::DefaultClassifier),
 ///   replaceable with [`classify`](RetryBuilder::classify));
 /// - it is not the circuit breaker's [`CircuitOpen`](crate::CircuitOpen)
 ///   rejection (retrying it would defeat the breaker). It is looked for with
@@ -54,7 +52,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 ///   (Polly `MaxRetryAttempts = 2` is our `max_attempts(3)`), while
 ///   Resilience4j counts like we do;
 /// - the wait fits before the overall [`deadline`](RetryBuilder::deadline)
-///   and the shared [`RetryBudget`] has room.
+///   and the shared [`Budget`] has room.
 ///
 /// The wait is the [`Backoff`] (default full-jitter exponential, 100 ms base,
 /// 10 s cap), except that a 429 or 503 carrying `Retry-After` (seconds or an
@@ -98,7 +96,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 /// # Clone
 ///
 /// Clones of the layer, and every service it makes, share one
-/// configuration and one [`RetryBudget`].
+/// configuration and one [`Budget`].
 ///
 /// # Runtime
 ///
@@ -118,7 +116,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 /// use bytes::Bytes;
 /// use http::{Request, Response, StatusCode};
 /// use http_body_util::Full;
-/// use hardening_circuit::{Backoff, RetryLayer};
+/// use hardening_circuit::retry::{Backoff, RetryLayer};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let calls = Arc::new(AtomicU32::new(0));
@@ -180,7 +178,7 @@ impl RetryLayer {
                 deadline: None,
                 attempt_timeout: None,
                 budget: None,
-                classifier: Classifier::Default(DefaultRetryClassifier::new()),
+                classifier: Classifier::Default(DefaultClassifier::new()),
                 requests: RequestRule::Idempotent,
                 overload_header: None,
                 attempt_header: None,
@@ -192,7 +190,7 @@ impl RetryLayer {
     }
 
     /// The budget shared by this layer's services, if any.
-    pub fn budget(&self) -> Option<&RetryBudget> {
+    pub fn budget(&self) -> Option<&Budget> {
         self.config.budget.as_ref()
     }
 }
@@ -231,7 +229,7 @@ pub struct RetryBuilder {
 enum BudgetChoice {
     Default,
     None,
-    Given(RetryBudget),
+    Given(Budget),
 }
 
 impl Default for RetryBuilder {
@@ -242,7 +240,7 @@ impl Default for RetryBuilder {
             deadline: None,
             attempt_timeout: None,
             budget: BudgetChoice::Default,
-            classifier: Classifier::Default(DefaultRetryClassifier::new()),
+            classifier: Classifier::Default(DefaultClassifier::new()),
             requests: RequestRule::Idempotent,
             overload_header: Some(DEFAULT_OVERLOAD_HEADER.to_owned()),
             attempt_header: None,
@@ -304,10 +302,10 @@ impl RetryBuilder {
         self
     }
 
-    /// The retry budget (default [`RetryBudget::new`]: 10 % of requests plus
+    /// The retry budget (default [`Budget::new`]: 10 % of requests plus
     /// 10 retries per 10 s window). Pass a clone of one budget to several
     /// layers to share it.
-    pub fn budget(mut self, budget: RetryBudget) -> Self {
+    pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = BudgetChoice::Given(budget);
         self
     }
@@ -318,12 +316,12 @@ impl RetryBuilder {
         self
     }
 
-    /// Which outcomes are retried (default [`DefaultRetryClassifier`]).
+    /// Which outcomes are retried (default [`DefaultClassifier`]).
     /// `CircuitOpen` and overload-marked responses are never retried,
     /// whatever the classifier says.
-    pub fn classify(mut self, classifier: impl ClassifyRetry) -> Self {
+    pub fn classify(mut self, classifier: impl Classify) -> Self {
         let any: &dyn Any = &classifier;
-        self.classifier = match any.downcast_ref::<DefaultRetryClassifier>() {
+        self.classifier = match any.downcast_ref::<DefaultClassifier>() {
             // Keep the default type concrete so it inlines.
             Some(default) => Classifier::Default(*default),
             None => Classifier::Custom(Box::new(classifier)),
@@ -426,7 +424,7 @@ impl RetryBuilder {
         let attempt_header = header_name("attempt_header", self.attempt_header)?;
         let budget = match self.budget {
             BudgetChoice::Default => {
-                let mut budget = RetryBudget::builder();
+                let mut budget = Budget::builder();
                 if let Some(clock) = &self.clock {
                     budget = budget.clock(Arc::clone(clock));
                 }
@@ -538,7 +536,7 @@ mod tests {
     #[test]
     fn the_default_classifier_stays_concrete() {
         let layer = RetryLayer::builder()
-            .classify(DefaultRetryClassifier::new().retry_errors(false))
+            .classify(DefaultClassifier::new().retry_errors(false))
             .retryable_requests(super::super::IdempotentRequests)
             .build()
             .unwrap();
