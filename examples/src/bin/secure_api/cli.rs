@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) token_secret: Option<String>,
     /// Connection limits (see `serve.rs`).
     pub(crate) serve: crate::serve::ServeLimits,
+    /// Origins allowed by CORS (`CORS_ORIGINS`; default none).
+    pub(crate) cors_origins: Vec<http::HeaderValue>,
 }
 
 impl fmt::Debug for Config {
@@ -159,6 +161,15 @@ impl Config {
             };
         }
 
+        let cors_origins = match env("CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => crate::baseline::parse_origins(&v).map_err(|_| ConfigError {
+                name: "CORS_ORIGINS",
+                value: v,
+                expected: "comma-separated origins such as https://app.example.com",
+            })?,
+        };
+
         let token_secret = env("TOKEN_SECRET").filter(|s| !s.is_empty());
         if let Some(secret) = &token_secret {
             if secret.len() < crate::token::MIN_SECRET_LEN {
@@ -179,6 +190,7 @@ impl Config {
             redis_url: env("REDIS_URL").filter(|s| !s.is_empty()),
             token_secret,
             serve,
+            cors_origins,
         })
     }
 }
