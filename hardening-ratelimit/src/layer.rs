@@ -45,7 +45,7 @@ pub enum KeyLogging {
 /// (draft-ietf-httpapi-ratelimit-headers) and an `application/problem+json`
 /// body; the inner service is not called. Admitted responses carry the
 /// `RateLimit-Policy` / `RateLimit` headers too, unless switched off with
-/// [`RateLimitLayerBuilder::headers_on_allowed`]. Errors are responses, so no
+/// [`RateLimitBuilder::headers_on_allowed`]. Errors are responses, so no
 /// `HandleErrorLayer` is needed.
 ///
 /// # Ordering
@@ -132,8 +132,8 @@ impl RateLimitLayer<InMemoryStore> {
     /// A builder with the defaults: in-memory store, monotonic clock, keys by
     /// [`PeerIp`], headers on admitted responses, no legacy headers, keyless
     /// requests under the shared [`Key::unknown`], keys redacted in logs.
-    pub fn builder() -> RateLimitLayerBuilder<InMemoryStore> {
-        RateLimitLayerBuilder {
+    pub fn builder() -> RateLimitBuilder<InMemoryStore> {
+        RateLimitBuilder {
             policies: Vec::new(),
             key: Arc::new(PeerIp::new()),
             store: InMemoryStore::new(),
@@ -170,7 +170,7 @@ impl<S, St> Layer<S> for RateLimitLayer<St> {
 }
 
 /// Builds a [`RateLimitLayer`]; see [`RateLimitLayer::builder`].
-pub struct RateLimitLayerBuilder<St> {
+pub struct RateLimitBuilder<St> {
     policies: Vec<Policy>,
     key: Arc<dyn KeyExtractor>,
     store: St,
@@ -184,16 +184,16 @@ pub struct RateLimitLayerBuilder<St> {
     key_logging: KeyLogging,
 }
 
-impl<St> fmt::Debug for RateLimitLayerBuilder<St> {
+impl<St> fmt::Debug for RateLimitBuilder<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitLayerBuilder")
+        f.debug_struct("RateLimitBuilder")
             .field("policies", &self.policies)
             .field("enabled", &self.enabled)
             .finish_non_exhaustive()
     }
 }
 
-impl<St> RateLimitLayerBuilder<St> {
+impl<St> RateLimitBuilder<St> {
     /// Adds a policy.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policies.push(policy);
@@ -215,8 +215,8 @@ impl<St> RateLimitLayerBuilder<St> {
 
     /// Keeps state in `store` instead of a default [`InMemoryStore`] (e.g.
     /// `InMemoryStore::with_max_keys(..)`, or a shared store).
-    pub fn store<St2: RateLimitStore>(self, store: St2) -> RateLimitLayerBuilder<St2> {
-        RateLimitLayerBuilder {
+    pub fn store<St2: RateLimitStore>(self, store: St2) -> RateLimitBuilder<St2> {
+        RateLimitBuilder {
             policies: self.policies,
             key: self.key,
             store,

@@ -81,8 +81,8 @@
 //!   admitted, rounded up, at least 1.
 //!
 //! They are sent on `429`s always and on admitted responses unless
-//! [`headers_on_allowed(false)`](RateLimitLayerBuilder::headers_on_allowed).
-//! [`legacy_headers(true)`](RateLimitLayerBuilder::legacy_headers) adds
+//! [`headers_on_allowed(false)`](RateLimitBuilder::headers_on_allowed).
+//! [`legacy_headers(true)`](RateLimitBuilder::legacy_headers) adds
 //! `X-RateLimit-Limit`, `-Remaining` and `-Reset` for the tightest policy.
 //!
 //! # Bounded memory
@@ -125,7 +125,7 @@ pub use extract::{
 pub use future::ResponseFuture;
 pub use hardening_core::ConfigError;
 pub use key::{Key, RedactedKey};
-pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder};
+pub use layer::{KeyLogging, RateLimitBuilder, RateLimitLayer};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
 pub use response::{
