@@ -169,6 +169,42 @@ mod tests {
         assert_eq!(from_headers(&headers, now), Some(Duration::from_secs(3)));
     }
 
+    /// Pieces of the three HTTP-date forms, mixed with junk.
+    fn date_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("Tue, ".to_owned()),
+            Just("Tuesday, ".to_owned()),
+            Just("Nov ".to_owned()),
+            Just("GMT".to_owned()),
+            Just(" ".to_owned()),
+            Just("-".to_owned()),
+            Just(":".to_owned()),
+            Just(",".to_owned()),
+            "[0-9]{1,25}",
+            "[A-Za-z]{1,4}",
+        ];
+        proptest::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+    }
+
+    /// Work is linear: a 64 KiB value of digits, or of junk, is one pass.
+    #[test]
+    fn long_values_are_cheap() {
+        let digits = "9".repeat(64 * 1024);
+        let junk = "9".repeat(64 * 1024) + "x";
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            assert_eq!(parse(digits.as_bytes(), now()), Some(MAX));
+            assert_eq!(parse(junk.as_bytes(), now()), None);
+        }
+        // Generous: 100 passes over 64 KiB take well under a millisecond
+        // each, even in a debug build on a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     proptest! {
         /// Arbitrary bytes never panic and never ask for more than `MAX`.
         #[test]
@@ -186,6 +222,20 @@ mod tests {
                 _ => MAX,
             };
             prop_assert_eq!(parse(digits.as_bytes(), now()), Some(expected));
+        }
+
+        /// Fragments of the three date forms and out-of-range fields never
+        /// panic, and a date reads as its distance from `now` (none in the
+        /// past), capped.
+        #[test]
+        fn odd_dates_read_as_their_distance(value in date_like(), now_secs in 0u64..=4_000_000_000) {
+            let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+            if let Some(wait) = parse(value.as_bytes(), now) {
+                if let Ok(date) = httpdate::parse_http_date(value.trim()) {
+                    let expected = date.duration_since(now).unwrap_or(Duration::ZERO).min(MAX);
+                    prop_assert_eq!(wait, expected);
+                }
+            }
         }
 
         /// What `seconds` writes, `parse` reads back as a wait no shorter
