@@ -24,6 +24,7 @@
 //!
 //! ```
 //! use http::{header::SET_COOKIE, Request, Response};
+//! use hardening_core::proxy::{ConnectionScheme, Scheme};
 //! use hardening_headers::SecureCookiesLayer;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
@@ -37,7 +38,10 @@
 //!         Ok::<_, std::convert::Infallible>(res)
 //!     }));
 //!
-//! let res = app.oneshot(Request::get("https://example.com/").body(()).unwrap()).await.unwrap();
+//! // A request the TLS acceptor decrypted (it marks the connection HTTPS).
+//! let mut req = Request::get("/").body(()).unwrap();
+//! req.extensions_mut().insert(ConnectionScheme(Scheme::Https));
+//! let res = app.oneshot(req).await.unwrap();
 //! let cookies: Vec<_> = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
 //! assert_eq!(cookies, [
 //!     "sid=s3cr3t; Path=/; Secure; HttpOnly; SameSite=Lax",
@@ -66,6 +70,16 @@ mod tests {
 
     use super::*;
     use crate::ConfigError;
+
+    /// A request on a connection the TLS acceptor marked HTTPS.
+    fn tls_request() -> Request<()> {
+        let mut req = Request::get("/").body(()).unwrap();
+        req.extensions_mut()
+            .insert(hardening_core::proxy::ConnectionScheme(
+                hardening_core::proxy::Scheme::Https,
+            ));
+        req
+    }
 
     async fn cookies_of(layer: &SecureCookiesLayer, req: Request<()>, set: &[&str]) -> Vec<String> {
         let set: Vec<HeaderValue> = set.iter().map(|s| s.parse().unwrap()).collect();
@@ -116,12 +130,7 @@ mod tests {
         // the same header from a client that is not a trusted proxy is ignored
         let forged = cookies_of(&layer, from("203.0.113.9:5000", "https"), &set).await;
         assert_eq!(forged[0], "a=1; HttpOnly; SameSite=Lax");
-        let direct_tls = cookies_of(
-            &layer,
-            Request::get("https://example.com/").body(()).unwrap(),
-            &set,
-        )
-        .await;
+        let direct_tls = cookies_of(&layer, tls_request(), &set).await;
         assert_eq!(direct_tls[0], "a=1; Secure; HttpOnly; SameSite=Lax");
     }
 
@@ -132,7 +141,7 @@ mod tests {
             .http_only_exempt(["csrf"])
             .build()
             .unwrap();
-        let req = || Request::get("https://example.com/").body(()).unwrap();
+        let req = tls_request;
         assert_eq!(
             cookies_of(&layer, req(), &["csrf=t0k; SameSite=Lax", "sid=x"]).await,
             [
