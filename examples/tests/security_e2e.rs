@@ -223,7 +223,10 @@ async fn obs_text_in_forwarded_for_does_not_hide_the_client() {
 #[tokio::test]
 async fn an_absolute_https_target_over_plain_http_is_redirected() {
     let api = SecureApi::start_with(
-        &[("DRAIN_DELAY_MS", "0"), ("PUBLIC_HOSTS", "api.example.test")],
+        &[
+            ("DRAIN_DELAY_MS", "0"),
+            ("PUBLIC_HOSTS", "api.example.test"),
+        ],
         &[],
     )
     .await;
