@@ -1,0 +1,1 @@
+//! Client-side adaptive throttling (placeholder).
