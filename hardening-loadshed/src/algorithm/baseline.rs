@@ -51,9 +51,19 @@ impl BaselineRtt {
     /// estimate `limit` and its lower bound `min`.
     pub(crate) fn observe(&mut self, now: Duration, min_rtt: Duration, limit: f64, min: f64) -> Step {
         if let State::Probing { saved } = self.state {
+            // A baseline that moved by more than 5 % may be a lasting change,
+            // a passing spike that happened to meet the probe, or a probe
+            // that did not drain the queue: check again soon (after a
+            // quarter of the interval) until two probes agree.
+            let rose = self.baseline.is_some_and(|b| {
+                let (b, m) = (b.as_secs_f64(), min_rtt.as_secs_f64());
+                (m - b).abs() > 0.05 * b
+            });
             self.baseline = Some(min_rtt);
             self.state = State::Tracking;
-            self.next_probe = self.interval.map(|i| now.saturating_add(i));
+            self.next_probe = self
+                .interval
+                .map(|i| now.saturating_add(if rose { i / 4 } else { i }));
             return Step::EndProbe(saved);
         }
         self.baseline = Some(self.baseline.map_or(min_rtt, |b| b.min(min_rtt)));
@@ -99,9 +109,17 @@ mod tests {
             Step::EndProbe(40.0)
         );
         assert_eq!(b.get(), Some(25 * MS));
-        assert_eq!(b.observe(Duration::from_secs(21), 25 * MS, 40.0, 1.0), Step::Update);
+        // The baseline moved: the next probe comes after a quarter interval.
+        assert_eq!(b.observe(Duration::from_secs(14), 25 * MS, 40.0, 1.0), Step::Update);
         assert!(matches!(
-            b.observe(Duration::from_secs(22), 25 * MS, 40.0, 1.0),
+            b.observe(Duration::from_secs(15), 25 * MS, 40.0, 1.0),
+            Step::StartProbe(_)
+        ));
+        // It did not move this time: back to the full interval.
+        assert_eq!(b.observe(Duration::from_secs(16), 25 * MS, 20.0, 1.0), Step::EndProbe(40.0));
+        assert_eq!(b.observe(Duration::from_secs(25), 25 * MS, 40.0, 1.0), Step::Update);
+        assert!(matches!(
+            b.observe(Duration::from_secs(26), 25 * MS, 40.0, 1.0),
             Step::StartProbe(_)
         ));
     }

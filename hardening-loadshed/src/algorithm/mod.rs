@@ -20,7 +20,10 @@
 //! `probe_interval`: for one window the limit drops to `probe_fraction` of
 //! itself, so queues drain and the window's minimum RTT becomes the new
 //! baseline; then the previous limit is restored. This is how they follow a
-//! service that became slower for good.
+//! service that became slower for good. When a probe moves the baseline by
+//! more than 5 %, the next probe comes after a quarter of the interval, so a
+//! probe that met a passing spike (or did not drain the queue) is corrected
+//! within a few probes.
 //!
 //! # Reaction to a latency step and a throughput drop
 //!
