@@ -85,7 +85,9 @@ fn per_request(c: &mut Criterion) {
         .build()
         .unwrap()
         .layer(Noop);
-    group.bench_function("hardening_gradient2", |b| b.iter(|| call_once(&mut gradient)));
+    group.bench_function("hardening_gradient2", |b| {
+        b.iter(|| call_once(&mut gradient))
+    });
 
     let mut tower_shed = tower::load_shed::LoadShedLayer::new()
         .layer(tower::limit::ConcurrencyLimitLayer::new(1024).layer(Noop));
@@ -145,7 +147,9 @@ fn overload(queueing: bool) -> f64 {
         }
         if queueing {
             while running.len() < KNEE as usize {
-                let Some(start) = queue.pop_front() else { break };
+                let Some(start) = queue.pop_front() else {
+                    break;
+                };
                 running.push((WORK_MS, start, None));
             }
         }
@@ -168,10 +172,18 @@ fn overload(queueing: bool) -> f64 {
     let goodput = good as f64 / ((STEPS - WARMUP) as f64 / 1000.0);
     println!(
         "overload ({}): goodput {:.0}/s = {:.2} × capacity{}",
-        if queueing { "queueing limit 64" } else { "hardening Gradient2" },
+        if queueing {
+            "queueing limit 64"
+        } else {
+            "hardening Gradient2"
+        },
         goodput,
         goodput / capacity,
-        if queueing { String::new() } else { format!(", final limit {}", limiter.limit()) }
+        if queueing {
+            String::new()
+        } else {
+            format!(", final limit {}", limiter.limit())
+        }
     );
     goodput / capacity
 }

@@ -53,7 +53,13 @@ impl<B> LoadShedBody<B> {
 
     /// Whether this body still holds a slot of the limit.
     pub fn holds_permit(&self) -> bool {
-        matches!(&self.kind, Kind::Inner { permit: Some(_), .. })
+        matches!(
+            &self.kind,
+            Kind::Inner {
+                permit: Some(_),
+                ..
+            }
+        )
     }
 }
 

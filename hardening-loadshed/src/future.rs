@@ -73,9 +73,9 @@ impl<F, R> std::fmt::Debug for ResponseFuture<F, R> {
 /// Whether an answer says the inner service is overloaded.
 fn outcome_of(status: StatusCode) -> Outcome {
     match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
-            Outcome::Dropped
-        }
+        StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => Outcome::Dropped,
         _ => Outcome::Success,
     }
 }

@@ -266,16 +266,28 @@ impl ConcurrencyLimitLayerBuilder {
     pub fn build(self) -> Result<ConcurrencyLimitLayer, ConfigError> {
         let algorithm = self.algorithm?;
         if self.retry_after.is_zero() || self.retry_after > Duration::from_secs(86_400) {
-            return Err(ConfigError::new("retry_after", self.retry_after, "1 ms ..= 1 day"));
+            return Err(ConfigError::new(
+                "retry_after",
+                self.retry_after,
+                "1 ms ..= 1 day",
+            ));
         }
         if self.window.is_zero() || self.window > Duration::from_secs(60) {
-            return Err(ConfigError::new("window", self.window, "a positive duration ≤ 60 s"));
+            return Err(ConfigError::new(
+                "window",
+                self.window,
+                "a positive duration ≤ 60 s",
+            ));
         }
         if self.min_samples == 0 {
             return Err(ConfigError::new("min_samples", 0, "at least 1"));
         }
         if let Some(bad) = self.bypass.iter().find(|p| !p.starts_with('/')) {
-            return Err(ConfigError::new("bypass_path", bad, "a path starting with `/`"));
+            return Err(ConfigError::new(
+                "bypass_path",
+                bad,
+                "a path starting with `/`",
+            ));
         }
         let secs = crate::Overloaded {
             priority: Priority::Default,

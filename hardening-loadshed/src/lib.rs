@@ -87,9 +87,9 @@ mod limiter;
 pub mod priority;
 pub mod reject;
 mod service;
-pub mod throttle;
 #[cfg(test)]
 mod tests;
+pub mod throttle;
 
 pub use body::LoadShedBody;
 pub use error::{BoxError, ConfigError, Overloaded};

@@ -392,5 +392,4 @@ impl Adaptive {
         }
         Some(())
     }
-
 }

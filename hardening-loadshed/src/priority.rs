@@ -357,11 +357,11 @@ impl Shares {
         let mut held = reserve(self.critical, in_flight.critical);
         if priority == Priority::Sheddable {
             // Default's reserve may be used by critical requests too.
-            let used = in_flight
-                .default
-                .saturating_add(in_flight.critical.saturating_sub(
-                    (self.critical * f64::from(limit)).ceil() as u32,
-                ));
+            let used = in_flight.default.saturating_add(
+                in_flight
+                    .critical
+                    .saturating_sub((self.critical * f64::from(limit)).ceil() as u32),
+            );
             held += reserve(self.default, used);
         }
         total + held < limit_u
@@ -438,7 +438,10 @@ mod tests {
     #[test]
     fn invalid_shares_name_the_field() {
         assert_eq!(Shares::new(1.5, 0.0).unwrap_err().field(), "share_critical");
-        assert_eq!(Shares::new(0.0, f64::NAN).unwrap_err().field(), "share_default");
+        assert_eq!(
+            Shares::new(0.0, f64::NAN).unwrap_err().field(),
+            "share_default"
+        );
         assert_eq!(Shares::new(0.6, 0.6).unwrap_err().field(), "share_default");
     }
 

@@ -23,7 +23,10 @@ pub trait Rejection<B, E> {
 
     /// The output for a refused request; `problem` is the problem document
     /// for its class.
-    fn rejected(overloaded: Overloaded, problem: &Bytes) -> Result<Response<LoadShedBody<B>>, Self::Error>;
+    fn rejected(
+        overloaded: Overloaded,
+        problem: &Bytes,
+    ) -> Result<Response<LoadShedBody<B>>, Self::Error>;
 
     /// Converts an error of the inner service.
     fn error(error: E) -> Self::Error;
@@ -41,7 +44,10 @@ impl<B, E> Rejection<B, E> for ResponseRejection {
         let mut resp = Response::new(LoadShedBody::own(problem.clone()));
         *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         let headers = resp.headers_mut();
-        headers.insert(RETRY_AFTER, HeaderValue::from(overloaded.retry_after_secs()));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from(overloaded.retry_after_secs()),
+        );
         headers.insert(CONTENT_TYPE, PROBLEM_JSON.clone());
         Ok(resp)
     }
@@ -60,7 +66,10 @@ pub struct BoxErrorRejection;
 impl<B, E: Into<BoxError>> Rejection<B, E> for BoxErrorRejection {
     type Error = BoxError;
 
-    fn rejected(overloaded: Overloaded, _problem: &Bytes) -> Result<Response<LoadShedBody<B>>, BoxError> {
+    fn rejected(
+        overloaded: Overloaded,
+        _problem: &Bytes,
+    ) -> Result<Response<LoadShedBody<B>>, BoxError> {
         Err(Box::new(overloaded))
     }
 

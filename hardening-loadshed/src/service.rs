@@ -63,7 +63,11 @@ impl<S, R> ConcurrencyLimit<S, R> {
 
 impl<S: Clone, R> Clone for ConcurrencyLimit<S, R> {
     fn clone(&self) -> Self {
-        Self::from_parts(self.inner.clone(), self.limiter.clone(), Arc::clone(&self.config))
+        Self::from_parts(
+            self.inner.clone(),
+            self.limiter.clone(),
+            Arc::clone(&self.config),
+        )
     }
 }
 

@@ -44,7 +44,8 @@ fn get(path: &str) -> Request<()> {
 
 fn ok_service(
     calls: Arc<AtomicUsize>,
-) -> impl Service<Request<()>, Response = Response<Frames>, Error = Infallible, Future: Send> + Clone {
+) -> impl Service<Request<()>, Response = Response<Frames>, Error = Infallible, Future: Send> + Clone
+{
     service_fn(move |_req: Request<()>| {
         calls.fetch_add(1, Ordering::SeqCst);
         async { Ok::<_, Infallible>(Response::new(Frames { left: 2 })) }
@@ -65,12 +66,19 @@ async fn refuses_at_once_with_503_retry_after_and_problem_json() {
     let refused = svc.clone().oneshot(get("/")).await.unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.headers()["retry-after"], "3");
-    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
     let body = refused.into_body().collect().await.unwrap().to_bytes();
     let text = std::str::from_utf8(&body).unwrap();
     assert!(text.contains("\"status\":503"), "{text}");
     assert!(text.contains("\"priority\":\"default\""), "{text}");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "a refused request never reaches the inner service");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "a refused request never reaches the inner service"
+    );
     assert_eq!(layer.limiter().rejected(Priority::Default), 1);
     drop(first);
     assert_eq!(svc.oneshot(get("/")).await.unwrap().status(), 200);
@@ -84,14 +92,22 @@ async fn slot_is_held_until_the_body_ends_not_at_headers() {
     let limiter = layer.limiter().clone();
     let svc = layer.layer(ok_service(Arc::default()));
     let resp = svc.clone().oneshot(get("/")).await.unwrap();
-    assert_eq!(limiter.in_flight().total(), 1, "headers are out, body still to come");
+    assert_eq!(
+        limiter.in_flight().total(),
+        1,
+        "headers are out, body still to come"
+    );
     let mut body = resp.into_body();
     let frame = body.frame().await.unwrap().unwrap();
     assert_eq!(frame.into_data().unwrap(), "x");
     assert_eq!(limiter.in_flight().total(), 1);
     body.frame().await.unwrap().unwrap();
     assert!(body.frame().await.is_none());
-    assert_eq!(limiter.in_flight().total(), 0, "released at the end of the body");
+    assert_eq!(
+        limiter.in_flight().total(),
+        0,
+        "released at the end of the body"
+    );
     assert!(!body.holds_permit());
 }
 
@@ -110,7 +126,11 @@ async fn dropping_the_body_or_an_empty_body_releases_the_slot() {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
     }));
     let resp = svc.oneshot(get("/")).await.unwrap();
-    assert_eq!(limiter.in_flight().total(), 0, "an empty body is over before it is read");
+    assert_eq!(
+        limiter.in_flight().total(),
+        0,
+        "an empty body is over before it is read"
+    );
     drop(resp);
 }
 
@@ -173,7 +193,10 @@ async fn client_modes_return_typed_errors() {
         Ok::<_, ClientError>(Response::new(Full::new(Bytes::from("ok"))))
     }));
     let held = svc.clone().oneshot(get("/")).await.unwrap();
-    assert_eq!(svc.oneshot(get("/")).await.unwrap_err(), ClientError::Overloaded(1));
+    assert_eq!(
+        svc.oneshot(get("/")).await.unwrap_err(),
+        ClientError::Overloaded(1)
+    );
     drop(held);
 }
 
@@ -195,14 +218,26 @@ async fn priorities_shed_sheddable_first_and_probes_are_never_shed() {
     let mut held = vec![];
     held.push(status("/llm").await);
     held.push(status("/llm").await);
-    assert_eq!(status("/llm").await.status(), 503, "sheddable may use 2 of 4");
+    assert_eq!(
+        status("/llm").await.status(),
+        503,
+        "sheddable may use 2 of 4"
+    );
     held.push(status("/").await);
     assert_eq!(status("/").await.status(), 503, "default may use 3 of 4");
     held.push(status("/auth").await);
     assert!(held.iter().all(|r| r.status() == 200));
-    assert_eq!(status("/auth").await.status(), 503, "the limit holds for critical too");
+    assert_eq!(
+        status("/auth").await.status(),
+        503,
+        "the limit holds for critical too"
+    );
     for _ in 0..10 {
-        assert_eq!(status("/healthz").await.status(), 200, "probes bypass the limit");
+        assert_eq!(
+            status("/healthz").await.status(),
+            200,
+            "probes bypass the limit"
+        );
     }
     assert_eq!(limiter.in_flight().total(), 4);
     assert_eq!(limiter.rejected(Priority::Sheddable), 1);
@@ -215,7 +250,13 @@ async fn an_adaptive_limit_moves_with_measured_latency_on_a_fake_clock() {
     let changes = Arc::new(Mutex::new(Vec::<LimitChange>::new()));
     let seen = changes.clone();
     let layer = ConcurrencyLimitLayer::builder()
-        .algorithm(Gradient2::builder().initial_limit(10).probe_interval(None).build().unwrap())
+        .algorithm(
+            Gradient2::builder()
+                .initial_limit(10)
+                .probe_interval(None)
+                .build()
+                .unwrap(),
+        )
         .window(Duration::from_millis(100))
         .min_samples(5)
         .clock(clock.clone())
@@ -244,7 +285,11 @@ async fn an_adaptive_limit_moves_with_measured_latency_on_a_fake_clock() {
         }
         clock.advance(Duration::from_millis(100));
     }
-    assert!(limiter.limit() > 10, "low latency, busy windows: the limit grew to {}", limiter.limit());
+    assert!(
+        limiter.limit() > 10,
+        "low latency, busy windows: the limit grew to {}",
+        limiter.limit()
+    );
     let grown = limiter.limit();
     *latency.lock().unwrap() = Duration::from_millis(200);
     for _ in 0..3 {
@@ -254,10 +299,16 @@ async fn an_adaptive_limit_moves_with_measured_latency_on_a_fake_clock() {
         }
         clock.advance(Duration::from_millis(100));
     }
-    assert!(limiter.limit() < grown, "slow answers: the limit fell to {}", limiter.limit());
+    assert!(
+        limiter.limit() < grown,
+        "slow answers: the limit fell to {}",
+        limiter.limit()
+    );
     let changes = changes.lock().unwrap();
     assert!(changes.len() >= 2);
-    assert!(changes.iter().all(|c| c.algorithm == "gradient2" && c.from != c.to));
+    assert!(changes
+        .iter()
+        .all(|c| c.algorithm == "gradient2" && c.from != c.to));
 }
 
 #[tokio::test]
@@ -288,10 +339,22 @@ async fn overload_answers_count_as_drops_for_aimd() {
 fn builder_errors_name_the_field() {
     let field = |b: crate::ConcurrencyLimitLayerBuilder| b.build().unwrap_err().field();
     assert_eq!(field(ConcurrencyLimitLayer::builder().limit(0)), "limit");
-    assert_eq!(field(ConcurrencyLimitLayer::builder().retry_after(Duration::ZERO)), "retry_after");
-    assert_eq!(field(ConcurrencyLimitLayer::builder().window(Duration::ZERO)), "window");
-    assert_eq!(field(ConcurrencyLimitLayer::builder().min_samples(0)), "min_samples");
-    assert_eq!(field(ConcurrencyLimitLayer::builder().bypass_path("healthz")), "bypass_path");
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().retry_after(Duration::ZERO)),
+        "retry_after"
+    );
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().window(Duration::ZERO)),
+        "window"
+    );
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().min_samples(0)),
+        "min_samples"
+    );
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().bypass_path("healthz")),
+        "bypass_path"
+    );
 }
 
 #[derive(Clone, Default)]
@@ -343,14 +406,26 @@ fn limit_changes_emit_rate_limited_tracing_events() {
         }
         clock.advance(Duration::from_secs(1));
         window();
-        assert_eq!(hooks.load(Ordering::SeqCst), 6, "the hook sees every change");
+        assert_eq!(
+            hooks.load(Ordering::SeqCst),
+            6,
+            "the hook sees every change"
+        );
     });
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     let events: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("concurrency limit changed"))
         .collect();
-    assert_eq!(events.len(), 2, "one event, then one after the interval: {text}");
-    assert!(events[0].contains("from=50") && events[0].contains("to=45"), "{}", events[0]);
+    assert_eq!(
+        events.len(),
+        2,
+        "one event, then one after the interval: {text}"
+    );
+    assert!(
+        events[0].contains("from=50") && events[0].contains("to=45"),
+        "{}",
+        events[0]
+    );
     assert!(events[1].contains("suppressed=4"), "{}", events[1]);
 }

@@ -195,7 +195,10 @@ impl fmt::Debug for Throttle {
 
 impl Throttle {
     fn window(&self) -> std::sync::MutexGuard<'_, ThrottleWindow> {
-        self.shared.window.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The current refusal probability.
@@ -340,7 +343,11 @@ impl AdaptiveThrottleBuilder {
             return Err(ConfigError::new("buckets", self.buckets, "1..=1000"));
         }
         if self.window < Duration::from_millis(self.buckets as u64) {
-            return Err(ConfigError::new("window", self.window, "at least 1 ms per bucket"));
+            return Err(ConfigError::new(
+                "window",
+                self.window,
+                "at least 1 ms per bucket",
+            ));
         }
         Ok(AdaptiveThrottleLayer {
             throttle: Throttle {
@@ -531,7 +538,13 @@ mod tests {
     fn invalid_settings_name_the_field() {
         let field = |b: AdaptiveThrottleBuilder| b.build().unwrap_err().field();
         assert_eq!(field(AdaptiveThrottleLayer::builder().k(0.5)), "k");
-        assert_eq!(field(AdaptiveThrottleLayer::builder().buckets(0)), "buckets");
-        assert_eq!(field(AdaptiveThrottleLayer::builder().window(Duration::from_millis(5))), "window");
+        assert_eq!(
+            field(AdaptiveThrottleLayer::builder().buckets(0)),
+            "buckets"
+        );
+        assert_eq!(
+            field(AdaptiveThrottleLayer::builder().window(Duration::from_millis(5))),
+            "window"
+        );
     }
 }

@@ -95,8 +95,14 @@ async fn overloaded_sheddable_route_gets_503_while_auth_and_probes_succeed() {
     assert_eq!(status, 503);
     assert_eq!(retry.as_deref(), Some("1"));
     assert!(body.contains("\"priority\":\"sheddable\""), "{body}");
-    assert_eq!(status_and_body(&client, format!("{base}/auth")).await.0, 200);
-    assert_eq!(status_and_body(&client, format!("{base}/healthz")).await.0, 200);
+    assert_eq!(
+        status_and_body(&client, format!("{base}/auth")).await.0,
+        200
+    );
+    assert_eq!(
+        status_and_body(&client, format!("{base}/healthz")).await.0,
+        200
+    );
 
     gate.open.add_permits(2);
     for task in slow {
@@ -121,7 +127,10 @@ async fn a_client_that_hangs_up_gives_its_slot_back() {
     let request = tokio::spawn(async move { status_and_body(&c, url).await });
     gate.entered.notified().await;
     assert_eq!(limiter.in_flight().total(), 1);
-    assert_eq!(status_and_body(&client, format!("{base}/auth")).await.0, 503);
+    assert_eq!(
+        status_and_body(&client, format!("{base}/auth")).await.0,
+        503
+    );
 
     // The client goes away: hyper drops the handler's future, and with it
     // the slot (same thread, so the drop has finished when we wake up).
@@ -130,5 +139,8 @@ async fn a_client_that_hangs_up_gives_its_slot_back() {
         .await
         .expect("the server noticed the hang-up");
     assert_eq!(limiter.in_flight().total(), 0);
-    assert_eq!(status_and_body(&client, format!("{base}/auth")).await.0, 200);
+    assert_eq!(
+        status_and_body(&client, format!("{base}/auth")).await.0,
+        200
+    );
 }

@@ -74,18 +74,33 @@ fn gradient2() -> Gradient2 {
     Gradient2::builder().initial_limit(20).build().unwrap()
 }
 
-const SERVER: Server = Server { knee: KNEE, base: BASE };
+const SERVER: Server = Server {
+    knee: KNEE,
+    base: BASE,
+};
 
 /// Whether every limit in `limits[range]` lies in `band`, skipping probe
 /// windows (a limit at most 60 % of the one before) and the window after.
-fn within(limits: &[u32], range: std::ops::Range<usize>, band: std::ops::RangeInclusive<u32>) -> bool {
+fn within(
+    limits: &[u32],
+    range: std::ops::Range<usize>,
+    band: std::ops::RangeInclusive<u32>,
+) -> bool {
     range.clone().all(|i| {
         let probe = |j: usize| j > 0 && f64::from(limits[j]) <= 0.6 * f64::from(limits[j - 1]);
         probe(i) || (i > 0 && probe(i - 1)) || band.contains(&limits[i])
     })
 }
 
-fn all() -> Vec<(&'static str, Box<dyn LimitAlgorithm>, std::ops::RangeInclusive<u32>, usize)> {
+/// name, controller, band around the knee of 64, windows to converge
+type Case = (
+    &'static str,
+    Box<dyn LimitAlgorithm>,
+    std::ops::RangeInclusive<u32>,
+    usize,
+);
+
+fn all() -> Vec<Case> {
     // name, controller, band around the knee of 64, windows to converge
     vec![
         ("aimd", Box::new(aimd()), 80..=104, 20),
@@ -98,7 +113,10 @@ fn all() -> Vec<(&'static str, Box<dyn LimitAlgorithm>, std::ops::RangeInclusive
 fn each_controller_converges_near_the_knee_within_its_documented_windows() {
     for (name, mut algo, band, windows) in all() {
         let limits = run(&mut *algo, SERVER, 0, 120, |_| 1.0);
-        assert!(within(&limits, windows..120, band.clone()), "{name}: {limits:?}");
+        assert!(
+            within(&limits, windows..120, band.clone()),
+            "{name}: {limits:?}"
+        );
         // And not before: the start (20) is far below the knee.
         assert!(!band.contains(&limits[0]), "{name}");
     }
@@ -108,10 +126,22 @@ fn each_controller_converges_near_the_knee_within_its_documented_windows() {
 fn each_controller_recovers_after_a_latency_spike() {
     for (name, mut algo, band, _) in all() {
         // Latency ×4 for five windows (40..45), between two probes.
-        let limits = run(&mut *algo, SERVER, 0, 60, |i| if (40..45).contains(&i) { 4.0 } else { 1.0 });
+        let limits = run(&mut *algo, SERVER, 0, 60, |i| {
+            if (40..45).contains(&i) {
+                4.0
+            } else {
+                1.0
+            }
+        });
         let low = *limits[40..46].iter().min().unwrap();
-        assert!(low < *band.start(), "{name} backed off during the spike: {limits:?}");
-        assert!(within(&limits, 56..60, band), "{name} recovered by window 56: {limits:?}");
+        assert!(
+            low < *band.start(),
+            "{name} backed off during the spike: {limits:?}"
+        );
+        assert!(
+            within(&limits, 56..60, band),
+            "{name} recovered by window 56: {limits:?}"
+        );
     }
 }
 
@@ -120,11 +150,25 @@ fn a_probe_that_meets_a_spike_is_corrected_by_the_next_probes() {
     // The spike (60..65) covers the probe at 60 s: the baseline is measured
     // ×4 too high; quicker re-probes bring it back.
     for (name, mut algo, band, by) in [
-        ("vegas", Box::new(vegas()) as Box<dyn LimitAlgorithm>, 64..=85, 75),
+        (
+            "vegas",
+            Box::new(vegas()) as Box<dyn LimitAlgorithm>,
+            64..=85,
+            75,
+        ),
         ("gradient2", Box::new(gradient2()), 96..=120, 105),
     ] {
-        let limits = run(&mut *algo, SERVER, 0, 130, |i| if (60..65).contains(&i) { 4.0 } else { 1.0 });
-        assert!(within(&limits, by..130, band), "{name} back by window {by}: {limits:?}");
+        let limits = run(&mut *algo, SERVER, 0, 130, |i| {
+            if (60..65).contains(&i) {
+                4.0
+            } else {
+                1.0
+            }
+        });
+        assert!(
+            within(&limits, by..130, band),
+            "{name} back by window {by}: {limits:?}"
+        );
     }
 }
 
@@ -132,13 +176,19 @@ fn a_probe_that_meets_a_spike_is_corrected_by_the_next_probes() {
 fn after_a_lasting_latency_step_delay_based_controllers_relearn_the_baseline() {
     // From window 40 on the service takes twice as long at any concurrency;
     // its knee (in requests) is unchanged, so the right limit is too.
-    let slow = Server { knee: KNEE, base: BASE * 2 };
+    let slow = Server {
+        knee: KNEE,
+        base: BASE * 2,
+    };
     for (name, mut algo, band, _) in all().into_iter().skip(1) {
         let mut limits = run(&mut *algo, SERVER, 0, 40, |_| 1.0);
         limits.extend(run(&mut *algo, slow, 40, 80, |_| 1.0));
         let low = *limits[40..60].iter().min().unwrap();
         assert!(low < *band.start(), "{name} first backs off: {limits:?}");
-        assert!(within(&limits, 100..120, band), "{name} relearned by window 100: {limits:?}");
+        assert!(
+            within(&limits, 100..120, band),
+            "{name} relearned by window 100: {limits:?}"
+        );
     }
     // AIMD's absolute threshold (15 ms) is now always exceeded: it backs off
     // to its minimum and stays there, as documented.
@@ -151,7 +201,10 @@ fn after_a_lasting_latency_step_delay_based_controllers_relearn_the_baseline() {
 #[test]
 fn after_a_throughput_drop_each_controller_follows_the_knee_down() {
     // From window 40 the service has half the workers: knee 32.
-    let half = Server { knee: KNEE / 2, base: BASE };
+    let half = Server {
+        knee: KNEE / 2,
+        base: BASE,
+    };
     for (name, mut algo, band) in [
         ("aimd", Box::new(aimd()) as Box<dyn LimitAlgorithm>, 40..=52),
         ("vegas", Box::new(vegas()), 32..=44),

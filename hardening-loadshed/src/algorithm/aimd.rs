@@ -122,9 +122,19 @@ impl AimdBuilder {
     pub fn build(self) -> Result<Aimd, ConfigError> {
         check_bounds(self.min, self.initial, self.max)?;
         if !(self.backoff.is_finite() && (0.5..1.0).contains(&self.backoff)) {
-            return Err(ConfigError::new("backoff", self.backoff, "a ratio in 0.5..1"));
+            return Err(ConfigError::new(
+                "backoff",
+                self.backoff,
+                "a ratio in 0.5..1",
+            ));
         }
-        let increase = check_range("increase", self.increase, f64::MIN_POSITIVE, 1000.0, "0 < increase ≤ 1000")?;
+        let increase = check_range(
+            "increase",
+            self.increase,
+            f64::MIN_POSITIVE,
+            1000.0,
+            "0 < increase ≤ 1000",
+        )?;
         if self.latency_threshold == Some(Duration::ZERO) {
             return Err(ConfigError::new(
                 "latency_threshold",
@@ -153,8 +163,7 @@ impl LimitAlgorithm for Aimd {
     }
 
     fn update(&mut self, w: &WindowSample) -> u32 {
-        let congested =
-            w.dropped > 0 || self.latency_threshold.is_some_and(|t| w.avg_rtt > t);
+        let congested = w.dropped > 0 || self.latency_threshold.is_some_and(|t| w.avg_rtt > t);
         if congested {
             self.limit *= self.backoff;
         } else if f64::from(w.max_in_flight) * 2.0 >= self.limit {
@@ -186,7 +195,11 @@ mod tests {
 
     #[test]
     fn grows_only_when_busy_and_backs_off_on_drops() {
-        let mut a = Aimd::builder().initial_limit(10).max_limit(12).build().unwrap();
+        let mut a = Aimd::builder()
+            .initial_limit(10)
+            .max_limit(12)
+            .build()
+            .unwrap();
         assert_eq!(a.update(&window(1, 0, 4)), 10, "app-limited: unchanged");
         assert_eq!(a.update(&window(1, 0, 5)), 11);
         assert_eq!(a.update(&window(1, 0, 11)), 12);
@@ -198,11 +211,28 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_field() {
-        assert_eq!(Aimd::builder().backoff(1.0).build().unwrap_err().field(), "backoff");
-        assert_eq!(Aimd::builder().increase(0.0).build().unwrap_err().field(), "increase");
-        assert_eq!(Aimd::builder().initial_limit(0).build().unwrap_err().field(), "initial_limit");
         assert_eq!(
-            Aimd::builder().latency_threshold(Duration::ZERO).build().unwrap_err().field(),
+            Aimd::builder().backoff(1.0).build().unwrap_err().field(),
+            "backoff"
+        );
+        assert_eq!(
+            Aimd::builder().increase(0.0).build().unwrap_err().field(),
+            "increase"
+        );
+        assert_eq!(
+            Aimd::builder()
+                .initial_limit(0)
+                .build()
+                .unwrap_err()
+                .field(),
+            "initial_limit"
+        );
+        assert_eq!(
+            Aimd::builder()
+                .latency_threshold(Duration::ZERO)
+                .build()
+                .unwrap_err()
+                .field(),
             "latency_threshold"
         );
     }

@@ -49,7 +49,13 @@ impl BaselineRtt {
 
     /// Takes a window's minimum RTT at `now`, with the controller's current
     /// estimate `limit` and its lower bound `min`.
-    pub(crate) fn observe(&mut self, now: Duration, min_rtt: Duration, limit: f64, min: f64) -> Step {
+    pub(crate) fn observe(
+        &mut self,
+        now: Duration,
+        min_rtt: Duration,
+        limit: f64,
+        min: f64,
+    ) -> Step {
         if let State::Probing { saved } = self.state {
             // A baseline that moved by more than 5 % may be a lasting change,
             // a passing spike that happened to meet the probe, or a probe
@@ -93,10 +99,19 @@ mod tests {
     #[test]
     fn tracks_the_minimum_and_reprobes_on_schedule() {
         let mut b = BaselineRtt::new(Some(Duration::from_secs(10)), 0.5);
-        assert_eq!(b.observe(Duration::from_secs(1), 20 * MS, 40.0, 1.0), Step::Update);
+        assert_eq!(
+            b.observe(Duration::from_secs(1), 20 * MS, 40.0, 1.0),
+            Step::Update
+        );
         assert_eq!(b.get(), Some(20 * MS));
-        assert_eq!(b.observe(Duration::from_secs(2), 10 * MS, 40.0, 1.0), Step::Update);
-        assert_eq!(b.observe(Duration::from_secs(3), 30 * MS, 40.0, 1.0), Step::Update);
+        assert_eq!(
+            b.observe(Duration::from_secs(2), 10 * MS, 40.0, 1.0),
+            Step::Update
+        );
+        assert_eq!(
+            b.observe(Duration::from_secs(3), 30 * MS, 40.0, 1.0),
+            Step::Update
+        );
         assert_eq!(b.get(), Some(10 * MS));
         // At 11 s the probe starts; the next window's minimum replaces the
         // baseline, even when higher (the service became slower).
@@ -110,14 +125,23 @@ mod tests {
         );
         assert_eq!(b.get(), Some(25 * MS));
         // The baseline moved: the next probe comes after a quarter interval.
-        assert_eq!(b.observe(Duration::from_secs(14), 25 * MS, 40.0, 1.0), Step::Update);
+        assert_eq!(
+            b.observe(Duration::from_secs(14), 25 * MS, 40.0, 1.0),
+            Step::Update
+        );
         assert!(matches!(
             b.observe(Duration::from_secs(15), 25 * MS, 40.0, 1.0),
             Step::StartProbe(_)
         ));
         // It did not move this time: back to the full interval.
-        assert_eq!(b.observe(Duration::from_secs(16), 25 * MS, 20.0, 1.0), Step::EndProbe(40.0));
-        assert_eq!(b.observe(Duration::from_secs(25), 25 * MS, 40.0, 1.0), Step::Update);
+        assert_eq!(
+            b.observe(Duration::from_secs(16), 25 * MS, 20.0, 1.0),
+            Step::EndProbe(40.0)
+        );
+        assert_eq!(
+            b.observe(Duration::from_secs(25), 25 * MS, 40.0, 1.0),
+            Step::Update
+        );
         assert!(matches!(
             b.observe(Duration::from_secs(26), 25 * MS, 40.0, 1.0),
             Step::StartProbe(_)
@@ -128,10 +152,16 @@ mod tests {
     fn probe_never_goes_below_the_minimum_and_can_be_disabled() {
         let mut b = BaselineRtt::new(Some(Duration::ZERO), 0.1);
         b.observe(Duration::ZERO, MS, 4.0, 1.0);
-        assert_eq!(b.observe(Duration::ZERO, MS, 4.0, 3.0), Step::StartProbe(3.0));
+        assert_eq!(
+            b.observe(Duration::ZERO, MS, 4.0, 3.0),
+            Step::StartProbe(3.0)
+        );
         let mut never = BaselineRtt::new(None, 0.5);
         for s in 0..100 {
-            assert_eq!(never.observe(Duration::from_secs(s), MS, 4.0, 1.0), Step::Update);
+            assert_eq!(
+                never.observe(Duration::from_secs(s), MS, 4.0, 1.0),
+                Step::Update
+            );
         }
     }
 }

@@ -142,10 +142,20 @@ impl Gradient2Builder {
     pub fn build(self) -> Result<Gradient2, ConfigError> {
         check_bounds(self.min, self.initial, self.max)?;
         let tolerance = check_range("tolerance", self.tolerance, 1.0, 10.0, "1..=10")?;
-        let smoothing = check_range("smoothing", self.smoothing, f64::MIN_POSITIVE, 1.0, "0 < smoothing ≤ 1")?;
+        let smoothing = check_range(
+            "smoothing",
+            self.smoothing,
+            f64::MIN_POSITIVE,
+            1.0,
+            "0 < smoothing ≤ 1",
+        )?;
         let fraction = check_range("probe_fraction", self.probe_fraction, 0.1, 0.9, "0.1..=0.9")?;
         if self.probe_interval == Some(Duration::ZERO) {
-            return Err(ConfigError::new("probe_interval", Duration::ZERO, "a positive duration or None"));
+            return Err(ConfigError::new(
+                "probe_interval",
+                Duration::ZERO,
+                "a positive duration or None",
+            ));
         }
         Ok(Gradient2 {
             limit: f64::from(self.initial),
@@ -223,7 +233,11 @@ mod tests {
 
     #[test]
     fn grows_within_tolerance_and_shrinks_smoothly_beyond() {
-        let mut g = Gradient2::builder().initial_limit(100).probe_interval(None).build().unwrap();
+        let mut g = Gradient2::builder()
+            .initial_limit(100)
+            .probe_interval(None)
+            .build()
+            .unwrap();
         assert_eq!(g.update(&w(10, 14, 100)), 110, "within 1.5× baseline");
         // 30 ms = 3× baseline: gradient 0.5, target 55 + 10.5.
         let before = g.limit;
@@ -235,7 +249,11 @@ mod tests {
 
     #[test]
     fn app_limited_windows_never_grow_the_limit() {
-        let mut g = Gradient2::builder().initial_limit(100).probe_interval(None).build().unwrap();
+        let mut g = Gradient2::builder()
+            .initial_limit(100)
+            .probe_interval(None)
+            .build()
+            .unwrap();
         assert_eq!(g.update(&w(10, 10, 49)), 100);
         // But an app-limited window that shows congestion still shrinks it.
         assert!(g.update(&w(10, 40, 49)) < 100);
@@ -243,8 +261,29 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_field() {
-        assert_eq!(Gradient2::builder().tolerance(0.9).build().unwrap_err().field(), "tolerance");
-        assert_eq!(Gradient2::builder().smoothing(1.1).build().unwrap_err().field(), "smoothing");
-        assert_eq!(Gradient2::builder().max_limit(0).build().unwrap_err().field(), "max_limit");
+        assert_eq!(
+            Gradient2::builder()
+                .tolerance(0.9)
+                .build()
+                .unwrap_err()
+                .field(),
+            "tolerance"
+        );
+        assert_eq!(
+            Gradient2::builder()
+                .smoothing(1.1)
+                .build()
+                .unwrap_err()
+                .field(),
+            "smoothing"
+        );
+        assert_eq!(
+            Gradient2::builder()
+                .max_limit(0)
+                .build()
+                .unwrap_err()
+                .field(),
+            "max_limit"
+        );
     }
 }

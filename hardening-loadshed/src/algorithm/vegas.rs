@@ -143,14 +143,30 @@ impl VegasBuilder {
     /// `probe_fraction`.
     pub fn build(self) -> Result<Vegas, ConfigError> {
         check_bounds(self.min, self.initial, self.max)?;
-        let alpha = check_range("alpha", self.alpha, f64::MIN_POSITIVE, 1000.0, "0 < alpha ≤ 1000")?;
+        let alpha = check_range(
+            "alpha",
+            self.alpha,
+            f64::MIN_POSITIVE,
+            1000.0,
+            "0 < alpha ≤ 1000",
+        )?;
         if !(self.beta.is_finite() && self.beta > alpha && self.beta <= 1000.0) {
             return Err(ConfigError::new("beta", self.beta, "alpha < beta ≤ 1000"));
         }
-        let smoothing = check_range("smoothing", self.smoothing, f64::MIN_POSITIVE, 1.0, "0 < smoothing ≤ 1")?;
+        let smoothing = check_range(
+            "smoothing",
+            self.smoothing,
+            f64::MIN_POSITIVE,
+            1.0,
+            "0 < smoothing ≤ 1",
+        )?;
         let fraction = check_range("probe_fraction", self.probe_fraction, 0.1, 0.9, "0.1..=0.9")?;
         if self.probe_interval == Some(Duration::ZERO) {
-            return Err(ConfigError::new("probe_interval", Duration::ZERO, "a positive duration or None"));
+            return Err(ConfigError::new(
+                "probe_interval",
+                Duration::ZERO,
+                "a positive duration or None",
+            ));
         }
         Ok(Vegas {
             limit: f64::from(self.initial),
@@ -185,7 +201,11 @@ impl LimitAlgorithm for Vegas {
                 let lg = limit.log10().max(1.0);
                 let baseline = self.baseline.get().unwrap_or(w.min_rtt).as_secs_f64();
                 let rtt = w.avg_rtt.as_secs_f64().max(baseline);
-                let queue = if rtt > 0.0 { limit * (1.0 - baseline / rtt) } else { 0.0 };
+                let queue = if rtt > 0.0 {
+                    limit * (1.0 - baseline / rtt)
+                } else {
+                    0.0
+                };
                 if w.dropped > 0 {
                     limit - lg
                 } else if f64::from(w.max_in_flight) * 2.0 < limit {
@@ -228,25 +248,57 @@ mod tests {
 
     #[test]
     fn queue_estimate_decides_the_direction() {
-        let mut v = Vegas::builder().initial_limit(100).probe_interval(None).build().unwrap();
+        let mut v = Vegas::builder()
+            .initial_limit(100)
+            .probe_interval(None)
+            .build()
+            .unwrap();
         // queue = 100 × (1 − 10/11) ≈ 9: between alpha·2 = 6 and beta·2 = 12.
         assert_eq!(v.update(&w(10, 100, 0)), 112);
-        let mut v = Vegas::builder().initial_limit(100).probe_interval(None).build().unwrap();
+        let mut v = Vegas::builder()
+            .initial_limit(100)
+            .probe_interval(None)
+            .build()
+            .unwrap();
         v.update(&w(10, 10, 0)); // app-limited, sets the baseline
         assert_eq!(v.limit(), 100);
-        assert_eq!(v.update(&w(11, 100, 0)), 100, "queue ≈ 9 is inside alpha…beta");
+        assert_eq!(
+            v.update(&w(11, 100, 0)),
+            100,
+            "queue ≈ 9 is inside alpha…beta"
+        );
         assert_eq!(v.update(&w(20, 100, 0)), 98, "queue 50 > beta");
         assert_eq!(v.update(&w(10, 100, 1)), 96, "a drop");
     }
 
     #[test]
     fn invalid_settings_name_the_field() {
-        assert_eq!(Vegas::builder().beta(2.0).build().unwrap_err().field(), "beta");
-        assert_eq!(Vegas::builder().alpha(-1.0).build().unwrap_err().field(), "alpha");
-        assert_eq!(Vegas::builder().smoothing(0.0).build().unwrap_err().field(), "smoothing");
-        assert_eq!(Vegas::builder().probe_fraction(1.0).build().unwrap_err().field(), "probe_fraction");
         assert_eq!(
-            Vegas::builder().probe_interval(Some(Duration::ZERO)).build().unwrap_err().field(),
+            Vegas::builder().beta(2.0).build().unwrap_err().field(),
+            "beta"
+        );
+        assert_eq!(
+            Vegas::builder().alpha(-1.0).build().unwrap_err().field(),
+            "alpha"
+        );
+        assert_eq!(
+            Vegas::builder().smoothing(0.0).build().unwrap_err().field(),
+            "smoothing"
+        );
+        assert_eq!(
+            Vegas::builder()
+                .probe_fraction(1.0)
+                .build()
+                .unwrap_err()
+                .field(),
+            "probe_fraction"
+        );
+        assert_eq!(
+            Vegas::builder()
+                .probe_interval(Some(Duration::ZERO))
+                .build()
+                .unwrap_err()
+                .field(),
             "probe_interval"
         );
     }
