@@ -12,7 +12,7 @@
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
+use std::future::{Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Barrier;
@@ -20,28 +20,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hardening_benches::Noop;
 use hardening_circuit::{CircuitBreakerLayer, ErrorsAreFailures, SlidingWindow};
 use tower::{Layer, Service};
-
-/// The ready no-op service every variant wraps.
-#[derive(Clone, Copy)]
-struct Noop;
-
-impl Service<u64> for Noop {
-    type Response = u64;
-    type Error = Infallible;
-    type Future = Ready<Result<u64, Infallible>>;
-
-    #[inline]
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    #[inline]
-    fn call(&mut self, req: u64) -> Self::Future {
-        ready(Ok(req))
-    }
-}
 
 /// One call through `svc`: poll_ready, call, poll the response future
 /// until it is ready (at once, except for tower-resilience's async mutex

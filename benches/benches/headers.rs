@@ -17,12 +17,12 @@
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Ready};
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hardening_benches::poll_once;
 use hardening_core::{ConnectionScheme, Scheme};
 use hardening_headers::SecurityHeadersLayer;
 use http::header::{self, HeaderName, HeaderValue};
@@ -89,11 +89,6 @@ fn request() -> Request<()> {
     let mut req = Request::get("/").body(()).unwrap();
     req.extensions_mut().insert(ConnectionScheme(Scheme::Https));
     req
-}
-
-fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
-    pin!(fut).poll(&mut cx)
 }
 
 fn run<S>(svc: &mut S, req: Request<()>) -> usize

@@ -34,47 +34,27 @@
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use criterion::{criterion_group, BatchSize, BenchmarkId, Criterion, Throughput};
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
+use hardening_benches::{drive, Noop};
 use hardening_core::PeerAddr;
 use hardening_ratelimit::store::{MaybeReady, PolicyCheck, RateLimitStore};
 use hardening_ratelimit::{InMemoryStore, Key, Policy, Quota, RateLimitLayer};
-use http::{Request, Response};
+use http::Request;
 use tower::{Layer, Service};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::PeerIpKeyExtractor;
 use tower_governor::GovernorLayer;
 
 const ROTATING: u32 = 100_000;
-
-/// A ready service that answers an empty `200`.
-#[derive(Clone, Copy)]
-struct Noop;
-
-impl Service<Request<Body>> for Noop {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<Body>, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _req: Request<Body>) -> Self::Future {
-        ready(Ok(Response::new(Body::empty())))
-    }
-}
 
 fn ip(n: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))
@@ -91,24 +71,6 @@ fn request(ip: IpAddr) -> Request<Body> {
     req.extensions_mut().insert(ConnectInfo(addr));
     req.extensions_mut().insert(PeerAddr(addr));
     req
-}
-
-/// `poll_ready`, `call` and one poll, as a server does for a ready service.
-fn drive<S>(svc: &mut S, req: Request<Body>) -> S::Response
-where
-    S: Service<Request<Body>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match svc.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("no-op service is always ready"),
-    }
-    let fut = pin!(svc.call(req));
-    match fut.poll(&mut cx) {
-        Poll::Ready(Ok(res)) => res,
-        _ => panic!("no-op service answers at once"),
-    }
 }
 
 /// The quota of a scenario: "never exhausted" is 10^9/s with a burst of

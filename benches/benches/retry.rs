@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::FutureExt;
-use hardening_circuit::RetryLayer;
+use hardening_circuit::retry::RetryLayer;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::retry::budget::{Budget, TpsBudget};

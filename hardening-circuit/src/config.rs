@@ -10,10 +10,10 @@ use std::time::Duration;
 use hardening_core::clock::{duration_to_nanos, Clock, CoarseMonotonicClock};
 
 use crate::breaker::Breaker;
-use crate::error::ConfigError;
 use crate::keyed::KeyedCircuitBreakerLayer;
 use crate::layer::CircuitBreakerLayer;
 use crate::state::StateChange;
+use crate::ConfigError;
 
 /// Most buckets a time-based window may have.
 const MAX_BUCKETS: u32 = 1_000;
@@ -428,6 +428,14 @@ impl CircuitBreakerBuilder {
     }
 
     pub(crate) fn validate(&self) -> Result<Settings, ConfigError> {
+        /// A setting of the breaker, its value written by `Debug`.
+        fn invalid(
+            field: &'static str,
+            value: impl fmt::Debug,
+            expected: &'static str,
+        ) -> ConfigError {
+            ConfigError::new("CircuitBreaker", field, format_args!("{value:?}"), expected)
+        }
         fn fraction(
             field: &'static str,
             v: f64,
@@ -436,7 +444,7 @@ impl CircuitBreakerBuilder {
             if v.is_finite() && v > 0.0 && v <= 1.0 {
                 Ok(((v * PPM as f64).round() as u64).clamp(1, PPM))
             } else {
-                Err(ConfigError::new(field, v, expected))
+                Err(invalid(field, v, expected))
             }
         }
         let failure_ppm = fraction(
@@ -453,7 +461,7 @@ impl CircuitBreakerBuilder {
         let window = match self.window {
             SlidingWindow::Count { size } => {
                 if size == 0 || size > MAX_WINDOW_CALLS {
-                    return Err(ConfigError::new(
+                    return Err(invalid(
                         "sliding_window",
                         self.window,
                         "a count window of 1 to 1,000,000 calls",
@@ -463,7 +471,7 @@ impl CircuitBreakerBuilder {
             }
             SlidingWindow::Time { length, buckets } => {
                 if buckets == 0 || buckets > MAX_BUCKETS {
-                    return Err(ConfigError::new(
+                    return Err(invalid(
                         "sliding_window",
                         self.window,
                         "a time window of 1 to 1,000 buckets",
@@ -472,7 +480,7 @@ impl CircuitBreakerBuilder {
                 let length_nanos = duration_to_nanos(length);
                 let bucket_nanos = length_nanos / u64::from(buckets);
                 if bucket_nanos < 1_000_000 {
-                    return Err(ConfigError::new(
+                    return Err(invalid(
                         "sliding_window",
                         self.window,
                         "a time window whose buckets are at least 1 ms long",
@@ -486,15 +494,11 @@ impl CircuitBreakerBuilder {
         };
 
         if self.minimum_calls == 0 {
-            return Err(ConfigError::new(
-                "minimum_calls",
-                self.minimum_calls,
-                "at least 1",
-            ));
+            return Err(invalid("minimum_calls", self.minimum_calls, "at least 1"));
         }
         if let SlidingWindow::Count { size } = self.window {
             if self.minimum_calls > size {
-                return Err(ConfigError::new(
+                return Err(invalid(
                     "minimum_calls",
                     self.minimum_calls,
                     "at most the size of the count window (or the breaker could never trip)",
@@ -502,11 +506,11 @@ impl CircuitBreakerBuilder {
             }
         }
         if self.consecutive_failures == Some(0) {
-            return Err(ConfigError::new("consecutive_failures", 0, "at least 1"));
+            return Err(invalid("consecutive_failures", 0, "at least 1"));
         }
         if let Some(d) = self.slow_call_duration {
             if d.is_zero() {
-                return Err(ConfigError::new(
+                return Err(invalid(
                     "slow_call_duration",
                     d,
                     "a duration greater than zero",
@@ -514,42 +518,42 @@ impl CircuitBreakerBuilder {
             }
         }
         if self.open_duration.is_zero() {
-            return Err(ConfigError::new(
+            return Err(invalid(
                 "open_duration",
                 self.open_duration,
                 "a duration greater than zero",
             ));
         }
         if self.max_open_duration < self.open_duration {
-            return Err(ConfigError::new(
+            return Err(invalid(
                 "max_open_duration",
                 self.max_open_duration,
                 "at least open_duration",
             ));
         }
         if !(self.open_backoff.is_finite() && (1.0..=100.0).contains(&self.open_backoff)) {
-            return Err(ConfigError::new(
+            return Err(invalid(
                 "open_backoff",
                 self.open_backoff,
                 "a factor from 1.0 to 100.0",
             ));
         }
         if !(self.jitter.is_finite() && (0.0..1.0).contains(&self.jitter)) {
-            return Err(ConfigError::new(
+            return Err(invalid(
                 "jitter",
                 self.jitter,
                 "a fraction from 0.0 up to (not including) 1.0",
             ));
         }
         if self.half_open_probes == 0 || self.half_open_probes > MAX_PROBES {
-            return Err(ConfigError::new(
+            return Err(invalid(
                 "half_open_probes",
                 self.half_open_probes,
                 "1 to 10,000 probes",
             ));
         }
         if self.half_open_timeout.is_zero() {
-            return Err(ConfigError::new(
+            return Err(invalid(
                 "half_open_timeout",
                 self.half_open_timeout,
                 "a duration greater than zero",
@@ -708,7 +712,7 @@ mod tests {
         assert_eq!(err.value(), "0");
         assert_eq!(
             err.to_string(),
-            "invalid circuit breaker setting `half_open_probes` = 0: expected 1 to 10,000 probes"
+            "invalid CircuitBreaker setting `half_open_probes` = `0`: expected 1 to 10,000 probes"
         );
     }
 

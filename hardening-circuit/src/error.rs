@@ -1,5 +1,5 @@
-//! The errors of this crate: the rejection of an open breaker and invalid
-//! configuration.
+//! The rejection of an open breaker. (Invalid configuration is
+//! [`hardening_core::ConfigError`], re-exported at the crate root.)
 
 use std::error::Error;
 use std::fmt;
@@ -46,13 +46,7 @@ impl CircuitOpen {
         if self.retry_after.is_zero() {
             return None;
         }
-        let secs = self.retry_after.as_secs();
-        let secs = if self.retry_after.subsec_nanos() > 0 {
-            secs.saturating_add(1)
-        } else {
-            secs
-        };
-        Some(secs.max(1))
+        Some(hardening_core::retry_after::seconds(self.retry_after))
     }
 
     /// A `503 Service Unavailable` response with an empty body and a
@@ -94,67 +88,6 @@ impl fmt::Display for CircuitOpen {
 }
 
 impl Error for CircuitOpen {}
-
-/// An invalid breaker setting, found when the breaker is built.
-///
-/// Names the setting, the rejected value and what was expected.
-///
-/// # Example
-///
-/// ```
-/// use hardening_circuit::CircuitBreakerLayer;
-///
-/// let err = CircuitBreakerLayer::builder()
-///     .failure_rate_threshold(1.5)
-///     .build()
-///     .unwrap_err();
-/// assert_eq!(err.field(), "failure_rate_threshold");
-/// assert_eq!(err.value(), "1.5");
-/// assert!(err.to_string().contains("failure_rate_threshold"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    field: &'static str,
-    value: String,
-    expected: &'static str,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, value: impl fmt::Debug, expected: &'static str) -> Self {
-        Self {
-            field,
-            value: format!("{value:?}"),
-            expected,
-        }
-    }
-
-    /// The name of the builder setting that was rejected.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-
-    /// The rejected value, as written by `Debug`.
-    pub fn value(&self) -> &str {
-        &self.value
-    }
-
-    /// What the setting accepts.
-    pub fn expected(&self) -> &'static str {
-        self.expected
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid circuit breaker setting `{}` = {}: expected {}",
-            self.field, self.value, self.expected
-        )
-    }
-}
-
-impl Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

@@ -363,6 +363,10 @@ pub struct KeyedCircuitBreaker<S, K, X, C, R> {
     _rejection: PhantomData<fn() -> R>,
 }
 
+impl<S, K, X, C, R> KeyedCircuitBreaker<S, K, X, C, R> {
+    hardening_core::define_inner_service_accessors!();
+}
+
 impl<S, K, X, C, R, Req> Service<Req> for KeyedCircuitBreaker<S, K, X, C, R>
 where
     S: Service<Req>,

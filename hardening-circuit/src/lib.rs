@@ -42,6 +42,9 @@
 //! - Every state change emits a `tracing` event with target
 //!   `hardening_circuit` and calls the optional
 //!   [`on_state_change`](CircuitBreakerBuilder::on_state_change) hook.
+//! - [`retry`]: a second product in its own namespace, retry with backoff,
+//!   a shared budget and `Retry-After` ([`retry::RetryLayer`]), meant to sit
+//!   inside the breaker.
 //!
 //! # Cost
 //!
@@ -145,7 +148,7 @@ mod keyed;
 mod layer;
 mod machine;
 pub mod reject;
-mod retry;
+pub mod retry;
 mod service;
 mod state;
 mod stripe;
@@ -154,17 +157,12 @@ mod window;
 pub use breaker::Breaker;
 pub use classify::{Classify, ErrorsAreFailures, HttpClassifier, Outcome};
 pub use config::{CircuitBreakerBuilder, DefaultRandom, RandomSource, SlidingWindow};
-pub use error::{BoxError, CircuitOpen, ConfigError};
+pub use error::{BoxError, CircuitOpen};
 pub use future::ResponseFuture;
 pub use hardening_core::clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
+pub use hardening_core::ConfigError;
 pub use keyed::{KeyExtractor, KeyedCircuitBreaker, KeyedCircuitBreakerLayer, UriAuthority};
 pub use layer::CircuitBreakerLayer;
-pub use retry::{
-    AttemptOutcome, AttemptTimeout, Backoff, ClassifyRetry, DeadlineExceeded,
-    DefaultRetryClassifier, IdempotentRequests, ReplayBody, ReplayableBody, Retry, RetryBudget,
-    RetryBudgetBuilder, RetryBuilder, RetryConfigError, RetryDecision, RetryFuture, RetryLayer,
-    RetryableRequest, DEFAULT_OVERLOAD_HEADER, IDEMPOTENCY_KEY,
-};
 pub use service::CircuitBreaker;
 pub use state::{Metrics, Reason, State, StateChange};
 

@@ -29,37 +29,46 @@ use crate::reject::{BoxErrorRejection, Rejection};
 /// by `poll_ready` stays with the instance that reserved it.
 pub struct CircuitBreaker<S, C = HttpClassifier, R = BoxErrorRejection> {
     inner: S,
-    breaker: Breaker,
+    gate: Gate,
     classify: C,
-    admission: Option<Result<CallPermit, CircuitOpen>>,
     _rejection: PhantomData<fn() -> R>,
+}
+
+/// The breaker and the admission `poll_ready` reserved for the next `call`;
+/// dropping it hands an unused permit back (a separate type, so that
+/// `into_inner` can move the inner service out).
+struct Gate {
+    breaker: Breaker,
+    admission: Option<Result<CallPermit, CircuitOpen>>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        if let Some(Ok(call)) = self.admission.take() {
+            self.breaker.cancel(call);
+        }
+    }
 }
 
 impl<S, C, R> CircuitBreaker<S, C, R> {
     pub(crate) fn new(inner: S, breaker: Breaker, classify: C) -> Self {
         Self {
             inner,
-            breaker,
+            gate: Gate {
+                breaker,
+                admission: None,
+            },
             classify,
-            admission: None,
             _rejection: PhantomData,
         }
     }
 
     /// The breaker this service shares with its clones and its layer.
     pub fn breaker(&self) -> &Breaker {
-        &self.breaker
+        &self.gate.breaker
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
+    hardening_core::define_inner_service_accessors!();
 }
 
 impl<S, C, R, Req> Service<Req> for CircuitBreaker<S, C, R>
@@ -74,13 +83,13 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.admission.is_none() && !self.breaker.admits_without_permit() {
+        if self.gate.admission.is_none() && !self.gate.breaker.admits_without_permit() {
             // Open, half-open or forced open: decide now, and reserve a
             // probe permit if one is granted. (Closed needs no reservation:
             // `call` takes its permit with one atomic load.)
-            self.admission = Some(self.breaker.acquire());
+            self.gate.admission = Some(self.gate.breaker.acquire());
         }
-        if let Some(Err(_)) = self.admission {
+        if let Some(Err(_)) = self.gate.admission {
             // Rejected: ready at once, without waiting for the inner service.
             return Poll::Ready(Ok(()));
         }
@@ -90,15 +99,15 @@ where
             Poll::Ready(Err(error)) => {
                 // A service that cannot become ready counts as a failed call.
                 let result: Result<S::Response, S::Error> = Err(error);
-                let call = match self.admission.take() {
+                let call = match self.gate.admission.take() {
                     Some(Ok(call)) => Some(call),
                     Some(Err(_)) => None,
-                    None => self.breaker.acquire().ok(),
+                    None => self.gate.breaker.acquire().ok(),
                 };
                 if let Some(call) = call {
                     if call.is_tracked() {
                         let outcome = self.classify.classify(&result);
-                        self.breaker.complete(call, outcome);
+                        self.gate.breaker.complete(call, outcome);
                     }
                 }
                 match result {
@@ -111,14 +120,14 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let admission = match self.admission.take() {
+        let admission = match self.gate.admission.take() {
             Some(admission) => admission,
-            None => self.breaker.acquire(),
+            None => self.gate.breaker.acquire(),
         };
         match admission {
             Ok(call) => {
                 let guard = if call.is_tracked() {
-                    Some(self.breaker.guard_by_id(call))
+                    Some(self.gate.breaker.guard_by_id(call))
                 } else {
                     None
                 };
@@ -129,19 +138,11 @@ where
     }
 }
 
-impl<S, C, R> Drop for CircuitBreaker<S, C, R> {
-    fn drop(&mut self) {
-        if let Some(Ok(call)) = self.admission.take() {
-            self.breaker.cancel(call);
-        }
-    }
-}
-
 impl<S: Clone, C: Clone, R> Clone for CircuitBreaker<S, C, R> {
     fn clone(&self) -> Self {
         Self::new(
             self.inner.clone(),
-            self.breaker.clone(),
+            self.gate.breaker.clone(),
             self.classify.clone(),
         )
     }
@@ -151,7 +152,7 @@ impl<S: fmt::Debug, C, R> fmt::Debug for CircuitBreaker<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("inner", &self.inner)
-            .field("breaker", &self.breaker)
+            .field("breaker", &self.gate.breaker)
             .finish_non_exhaustive()
     }
 }
@@ -396,6 +397,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn into_inner_gives_a_reserved_probe_permit_back() {
+        let clock = FakeClock::new();
+        let code = Arc::new(AtomicUsize::new(500));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let layer = builder(&clock).build().unwrap();
+        let svc = layer.layer(upstream(code.clone(), hits.clone()));
+        svc.clone().oneshot(http::Request::new(())).await.unwrap();
+        svc.clone().oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(svc.breaker().state(), State::Open);
+        clock.advance(Duration::from_secs(10));
+        code.store(200, Ordering::SeqCst);
+
+        // poll_ready reserves the single probe; unwrapping the service must
+        // not keep it, or the breaker would stay half-open forever.
+        let mut reserved = svc.clone();
+        let ready = futures_poll(pin!(std::future::poll_fn(|cx| reserved.poll_ready(cx))));
+        assert!(matches!(ready, Poll::Ready(Ok(()))));
+        assert!(matches!(reserved.gate.admission, Some(Ok(_))));
+        let inner = reserved.into_inner();
+        drop(inner);
+        let resp = svc.clone().oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(svc.breaker().state(), State::Closed);
+    }
+
+    #[tokio::test]
     async fn clones_share_one_breaker_and_reservations_stay_per_instance() {
         let clock = FakeClock::new();
         let code = Arc::new(AtomicUsize::new(500));
@@ -417,8 +444,8 @@ mod tests {
         ));
         let ready = futures_poll(pin!(std::future::poll_fn(|cx| svc.poll_ready(cx))));
         assert!(matches!(ready, Poll::Ready(Ok(()))));
-        assert!(svc.admission.is_some());
-        assert!(svc.clone().admission.is_none());
+        assert!(svc.gate.admission.is_some());
+        assert!(svc.clone().gate.admission.is_none());
     }
 
     #[tokio::test]

@@ -1,12 +1,20 @@
 //! Shared pieces of the `hardening` middleware crates.
 //!
-//! Two things more than one crate needs, written once:
+//! What more than one crate needs, written once:
 //!
 //! - [`clock`]: an injectable monotonic [`Clock`], with a
 //!   [`FakeClock`] for exact, fast tests.
 //! - [`proxy`]: the client address and scheme of a request behind trusted
 //!   reverse proxies (`Forwarded`, `X-Forwarded-For`, `X-Forwarded-Proto`,
 //!   CIDRs), so a client can never choose its own address.
+//! - [`ConfigError`]: the error every builder returns for an invalid
+//!   setting, naming the builder method, the value and what was expected.
+//! - [`PathPrefix`]: a path prefix matched on whole segments.
+//! - [`retry_after`]: `Retry-After` written (whole seconds, never 0) and read
+//!   (seconds or HTTP-date, capped).
+//! - [`url::mask_password`]: a connection URL fit for a log.
+//! - [`define_inner_service_accessors!`] writes `get_ref`/`get_mut`/`into_inner`
+//!   for every service.
 //!
 //! # Example
 //!
@@ -26,8 +34,16 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod macros;
+
 pub mod clock;
+pub mod error;
+pub mod path_prefix;
 pub mod proxy;
+pub mod retry_after;
+pub mod url;
 
 pub use clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
+pub use error::ConfigError;
+pub use path_prefix::PathPrefix;
 pub use proxy::{ConnectionScheme, PeerAddr, ProxyHeader, Scheme, TrustedProxies};

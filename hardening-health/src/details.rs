@@ -39,7 +39,7 @@ use http::header::{AUTHORIZATION, FORWARDED};
 use http::request::Parts;
 use http::HeaderName;
 
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 /// Decides, per request, whether the response shows the full report.
 pub type DetailsPredicate = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
@@ -111,7 +111,8 @@ impl Details {
         let token = token.into();
         if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ConfigError::new(
-                "details.bearer_token",
+                "Details",
+                "bearer_token",
                 if token.is_empty() { "" } else { "<redacted>" },
                 "a non-empty token of visible ASCII characters",
             ));
@@ -255,7 +256,7 @@ mod tests {
         assert!(!d.allows(&parts("", &[("authorization", "Bear")])));
         assert!(!d.allows(&parts("", &[])));
         let err = Details::bearer_token("").unwrap_err();
-        assert_eq!(err.field(), "details.bearer_token");
+        assert_eq!(err.field(), "bearer_token");
         let err = Details::bearer_token("has space").unwrap_err();
         assert!(
             !err.to_string().contains("has space"),

@@ -14,13 +14,13 @@ use http::HeaderValue;
 
 use crate::check::{Check, Probes};
 use crate::details::Details;
-use crate::error::ConfigError;
 use crate::layer::HealthLayer;
 use crate::report::{CheckReport, Meta, Probe, Report};
 use crate::service::HealthService;
 use crate::shutdown::Drain;
 use crate::slot::Slot;
 use crate::status::{aggregate, Status};
+use crate::ConfigError;
 
 /// The health of a service: its checks, probe paths, report settings and
 /// shutdown state.
@@ -427,6 +427,7 @@ impl HealthBuilder {
             validate_path(field, path)?;
             if paths[..i].iter().any(|(_, other)| other == path) {
                 return Err(ConfigError::new(
+                    "Health",
                     field,
                     path.as_str(),
                     "a path no other probe uses",
@@ -439,7 +440,8 @@ impl HealthBuilder {
             validate_check(check)?;
             if !names.insert(check.name.as_ref()) {
                 return Err(ConfigError::new(
-                    "check.name",
+                    "Check",
+                    "name",
                     check.name.as_ref(),
                     "a name no other check uses",
                 ));
@@ -448,8 +450,11 @@ impl HealthBuilder {
 
         let cache_control = match self.max_age {
             None => HeaderValue::from_static("no-store"),
-            Some(age) => HeaderValue::from_str(&format!("max-age={}", age.as_secs()))
-                .map_err(|_| ConfigError::new("cache_max_age", format!("{age:?}"), "seconds"))?,
+            Some(age) => {
+                HeaderValue::from_str(&format!("max-age={}", age.as_secs())).map_err(|_| {
+                    ConfigError::new("Health", "cache_max_age", format!("{age:?}"), "seconds")
+                })?
+            }
         };
 
         let slots: Box<[Arc<Slot>]> = self
@@ -493,10 +498,16 @@ const MAX_NAME_LEN: usize = 200;
 
 fn validate_path(field: &'static str, path: &str) -> Result<(), ConfigError> {
     if !path.starts_with('/') {
-        return Err(ConfigError::new(field, path, "a path that starts with `/`"));
+        return Err(ConfigError::new(
+            "Health",
+            field,
+            path,
+            "a path that starts with `/`",
+        ));
     }
     if path.contains(['?', '#']) || path.chars().any(|c| c.is_control() || c == ' ') {
         return Err(ConfigError::new(
+            "Health",
             field,
             path,
             "a plain path without query, fragment, spaces or control characters",
@@ -509,28 +520,32 @@ fn validate_check(check: &Check) -> Result<(), ConfigError> {
     let name = check.name.as_ref();
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(ConfigError::new(
-            "check.name",
+            "Check",
+            "name",
             name,
             "1 to 200 characters without control characters, such as `db:responseTime`",
         ));
     }
     if check.timeout.is_zero() {
         return Err(ConfigError::new(
-            "check.timeout",
+            "Check",
+            "timeout",
             format!("{name}: {:?}", check.timeout),
             "a timeout greater than zero",
         ));
     }
     if check.fail_after == 0 {
         return Err(ConfigError::new(
-            "check.fail_after",
+            "Check",
+            "fail_after",
             format!("{name}: 0"),
             "at least 1 consecutive failure",
         ));
     }
     if check.probes.contains(Probes::LIVENESS) && check.check.is_dependency() {
         return Err(ConfigError::new(
-            "check.probes",
+            "Check",
+            "probes",
             name,
             "a process-local check on the liveness probe (dependency checks belong on readiness: \
              a dependency outage must not restart healthy processes)",

@@ -39,10 +39,7 @@ impl<S> HealthEndpoints<S> {
         Self { inner, health }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
+    hardening_core::define_inner_service_accessors!();
 
     /// The health registry.
     pub fn health(&self) -> &Health {

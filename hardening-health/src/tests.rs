@@ -150,7 +150,7 @@ fn dependency_checks_are_refused_on_liveness() {
         )
         .build()
         .unwrap_err();
-    assert_eq!((err.field(), err.value()), ("check.probes", "db"));
+    assert_eq!((err.field(), err.value()), ("probes", "db"));
 }
 
 #[test]
@@ -173,29 +173,29 @@ fn configuration_errors_name_the_setting() {
         ),
         (
             Health::builder().check(Check::new("", || async {})),
-            "check.name",
+            "name",
             "",
         ),
         (
             Health::builder().check(Check::new("a\nb", || async {})),
-            "check.name",
+            "name",
             "a\nb",
         ),
         (
             Health::builder()
                 .check(Check::new("x", || async {}))
                 .check(Check::new("x", || async {})),
-            "check.name",
+            "name",
             "x",
         ),
         (
             Health::builder().check(Check::new("x", || async {}).timeout(Duration::ZERO)),
-            "check.timeout",
+            "timeout",
             "x: 0ns",
         ),
         (
             Health::builder().check(Check::new("x", || async {}).fail_after(0)),
-            "check.fail_after",
+            "fail_after",
             "x: 0",
         ),
     ];

@@ -49,8 +49,8 @@ use hardening_core::TrustedProxies;
 use http::header::HeaderName;
 use http::{Extensions, HeaderMap, Method, Request, Uri};
 
-use crate::error::ConfigError;
 use crate::key::Key;
+use crate::ConfigError;
 
 /// Default IPv6 grouping prefix: one subscriber's usual allocation.
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
@@ -229,12 +229,13 @@ pub enum MissingPeer {
     Reject,
 }
 
-fn check_prefix(prefix: u8) -> Result<u8, ConfigError> {
+fn check_prefix(component: &'static str, prefix: u8) -> Result<u8, ConfigError> {
     if (1..=128).contains(&prefix) {
         Ok(prefix)
     } else {
         Err(ConfigError::new(
-            "ipv6_prefix",
+            component,
+            "with_ipv6_prefix",
             prefix,
             "a prefix length from 1 to 128, such as 64",
         ))
@@ -274,7 +275,7 @@ impl PeerIp {
     /// A [`ConfigError`] unless `prefix` is 1 to 128.
     pub fn with_ipv6_prefix(self, prefix: u8) -> Result<Self, ConfigError> {
         Ok(Self {
-            ipv6_prefix: check_prefix(prefix)?,
+            ipv6_prefix: check_prefix("PeerIp", prefix)?,
         })
     }
 }
@@ -322,7 +323,7 @@ impl ClientIp {
     ///
     /// A [`ConfigError`] unless `prefix` is 1 to 128.
     pub fn with_ipv6_prefix(mut self, prefix: u8) -> Result<Self, ConfigError> {
-        self.ipv6_prefix = check_prefix(prefix)?;
+        self.ipv6_prefix = check_prefix("ClientIp", prefix)?;
         Ok(self)
     }
 
@@ -412,7 +413,7 @@ impl Header {
     pub fn named(name: &str) -> Result<Self, ConfigError> {
         HeaderName::try_from(name)
             .map(Self::new)
-            .map_err(|_| ConfigError::new("Header name", name, "a valid HTTP header name"))
+            .map_err(|_| ConfigError::new("Header", "named", name, "a valid HTTP header name"))
     }
 }
 
@@ -513,7 +514,8 @@ mod tests {
         let err = ClientIp::trusting(TrustedProxies::none())
             .with_ipv6_prefix(129)
             .unwrap_err();
-        assert_eq!(err.field(), "ipv6_prefix");
+        assert_eq!(err.field(), "with_ipv6_prefix");
+        assert_eq!(err.component(), "ClientIp");
     }
 
     #[test]

@@ -14,13 +14,13 @@ use http::Response;
 use ipnet::IpNet;
 use tower_layer::Layer;
 
-use crate::error::ConfigError;
 use crate::extract::{KeyExtractor, MissingKey, MissingPeer, PeerIp};
 use crate::key::Key;
 use crate::policy::Policy;
 use crate::response::{self, HeaderBlock, Matched, PolicyEntry};
 use crate::service::RateLimit;
 use crate::store::{Decision, InMemoryStore, RateLimitStore, StoreError};
+use crate::ConfigError;
 
 /// The least time between two log events about requests without a peer
 /// address (see [`MissingPeer`]).
@@ -54,7 +54,7 @@ pub enum KeyLogging {
 /// (draft-ietf-httpapi-ratelimit-headers) and an `application/problem+json`
 /// body; the inner service is not called. Admitted responses carry the
 /// `RateLimit-Policy` / `RateLimit` headers too, unless switched off with
-/// [`RateLimitLayerBuilder::headers_on_allowed`]. Errors are responses, so no
+/// [`RateLimitBuilder::headers_on_allowed`]. Errors are responses, so no
 /// `HandleErrorLayer` is needed.
 ///
 /// # Ordering
@@ -141,8 +141,8 @@ impl RateLimitLayer<InMemoryStore> {
     /// A builder with the defaults: in-memory store, coarse monotonic clock, keys by
     /// [`PeerIp`], headers on admitted responses, no legacy headers, keyless
     /// requests under the shared [`Key::unknown`], keys redacted in logs.
-    pub fn builder() -> RateLimitLayerBuilder<InMemoryStore> {
-        RateLimitLayerBuilder {
+    pub fn builder() -> RateLimitBuilder<InMemoryStore> {
+        RateLimitBuilder {
             policies: Vec::new(),
             key: Arc::new(PeerIp::new()),
             store: InMemoryStore::new(),
@@ -180,7 +180,7 @@ impl<S, St> Layer<S> for RateLimitLayer<St> {
 }
 
 /// Builds a [`RateLimitLayer`]; see [`RateLimitLayer::builder`].
-pub struct RateLimitLayerBuilder<St> {
+pub struct RateLimitBuilder<St> {
     policies: Vec<Policy>,
     key: Arc<dyn KeyExtractor>,
     store: St,
@@ -195,16 +195,16 @@ pub struct RateLimitLayerBuilder<St> {
     key_logging: KeyLogging,
 }
 
-impl<St> fmt::Debug for RateLimitLayerBuilder<St> {
+impl<St> fmt::Debug for RateLimitBuilder<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitLayerBuilder")
+        f.debug_struct("RateLimitBuilder")
             .field("policies", &self.policies)
             .field("enabled", &self.enabled)
             .finish_non_exhaustive()
     }
 }
 
-impl<St> RateLimitLayerBuilder<St> {
+impl<St> RateLimitBuilder<St> {
     /// Adds a policy.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policies.push(policy);
@@ -226,8 +226,8 @@ impl<St> RateLimitLayerBuilder<St> {
 
     /// Keeps state in `store` instead of a default [`InMemoryStore`] (e.g.
     /// `InMemoryStore::with_max_keys(..)`, or a shared store).
-    pub fn store<St2: RateLimitStore>(self, store: St2) -> RateLimitLayerBuilder<St2> {
-        RateLimitLayerBuilder {
+    pub fn store<St2: RateLimitStore>(self, store: St2) -> RateLimitBuilder<St2> {
+        RateLimitBuilder {
             policies: self.policies,
             key: self.key,
             store,
@@ -326,14 +326,20 @@ impl<St> RateLimitLayerBuilder<St> {
         St: RateLimitStore,
     {
         if self.policies.is_empty() {
-            return Err(ConfigError::new("policies", "none", "at least one Policy"));
+            return Err(ConfigError::new(
+                "RateLimitLayer",
+                "policy",
+                "none",
+                "at least one Policy",
+            ));
         }
         let mut names = HashSet::new();
         for p in &self.policies {
             p.validate()?;
             if !names.insert(p.name().to_owned()) {
                 return Err(ConfigError::new(
-                    "policy name",
+                    "RateLimitLayer",
+                    "policy",
                     p.name(),
                     "a name used by one policy of the layer only",
                 ));
@@ -349,6 +355,7 @@ impl<St> RateLimitLayerBuilder<St> {
                     .map(|n| n.trunc())
                     .map_err(|_| {
                         ConfigError::new(
+                            "RateLimitLayer",
                             "bypass_cidr",
                             s,
                             "a CIDR such as 10.0.0.0/8 or an IP address",
@@ -469,7 +476,7 @@ impl<St> Shared<St> {
             return;
         };
         let policy = self.entries.get(*index).map_or("", |e| e.policy.name());
-        let retry_after_secs = response::retry_after_secs(outcome.retry_after);
+        let retry_after_secs = hardening_core::retry_after::seconds(outcome.retry_after);
         match self.key_logging {
             KeyLogging::Redacted => tracing::info!(
                 target: "hardening_ratelimit",

@@ -82,8 +82,8 @@
 //!   admitted, rounded up, at least 1.
 //!
 //! They are sent on `429`s always and on admitted responses unless
-//! [`headers_on_allowed(false)`](RateLimitLayerBuilder::headers_on_allowed).
-//! [`legacy_headers(true)`](RateLimitLayerBuilder::legacy_headers) adds
+//! [`headers_on_allowed(false)`](RateLimitBuilder::headers_on_allowed).
+//! [`legacy_headers(true)`](RateLimitBuilder::legacy_headers) adds
 //! `X-RateLimit-Limit`, `-Remaining` and `-Reset` for the tightest policy.
 //!
 //! # Bounded memory
@@ -107,7 +107,6 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
-mod error;
 mod extract;
 mod future;
 pub mod gcra;
@@ -121,14 +120,14 @@ mod small_list;
 pub mod store;
 
 pub use body::RateLimitBody;
-pub use error::ConfigError;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, MissingPeer, PeerIp,
     RequestRef, UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
 pub use future::ResponseFuture;
+pub use hardening_core::ConfigError;
 pub use key::{Key, RedactedKey};
-pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder, MISSING_PEER_LOG_INTERVAL};
+pub use layer::{KeyLogging, RateLimitBuilder, RateLimitLayer, MISSING_PEER_LOG_INTERVAL};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
 pub use response::{

@@ -5,12 +5,13 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use hardening_core::PathPrefix;
 use http::Method;
 
-use crate::error::ConfigError;
 use crate::extract::KeyExtractor;
 use crate::gcra::Gcra;
 use crate::quota::Quota;
+use crate::ConfigError;
 
 /// A [`Quota`] with a name, applied to the requests whose path starts with a
 /// prefix (and, optionally, that use one method), each client counted under
@@ -50,7 +51,8 @@ pub struct Policy {
     id: PolicyId,
     quota: Quota,
     gcra: Gcra,
-    path_prefix: Option<Arc<str>>,
+    /// `Err` holds a prefix that did not validate, for [`Policy::validate`].
+    path_prefix: Option<Result<PathPrefix, Arc<str>>>,
     method: Option<Method>,
     key: Option<Arc<dyn KeyExtractor>>,
 }
@@ -122,16 +124,12 @@ impl Policy {
         ]
     }
 
-    /// Applies the policy only to paths under `prefix` (which must start
-    /// with `/`; checked when the layer is built). A trailing `/` is ignored.
+    /// Applies the policy only to paths under `prefix`, a [`PathPrefix`]
+    /// (an absolute path such as `/api`; checked when the layer is built,
+    /// and an invalid one matches nothing). A trailing `/` is ignored.
     pub fn path_prefix(mut self, prefix: impl AsRef<str>) -> Self {
         let prefix = prefix.as_ref();
-        let trimmed = prefix.trim_end_matches('/');
-        self.path_prefix = Some(if trimmed.is_empty() && !prefix.is_empty() {
-            Arc::from("/")
-        } else {
-            Arc::from(trimmed)
-        });
+        self.path_prefix = Some(PathPrefix::new(prefix).ok_or_else(|| Arc::from(prefix)));
         self
     }
 
@@ -187,12 +185,8 @@ impl Policy {
         }
         match &self.path_prefix {
             None => true,
-            Some(prefix) => {
-                let prefix: &str = prefix;
-                prefix == "/"
-                    || (path.starts_with(prefix)
-                        && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/')))
-            }
+            Some(Ok(prefix)) => prefix.matches(path),
+            Some(Err(_)) => false,
         }
     }
 
@@ -200,8 +194,7 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming `policy name` or `policy path_prefix` and the
-    /// bad value.
+    /// A [`ConfigError`] naming `name` or `path_prefix` and the bad value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
@@ -211,19 +204,19 @@ impl Policy {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if !name_ok {
             return Err(ConfigError::new(
-                "policy name",
+                "Policy",
+                "name",
                 &self.name,
                 "1 to 64 characters A-Z a-z 0-9 _ - .",
             ));
         }
-        if let Some(prefix) = &self.path_prefix {
-            if !prefix.starts_with('/') {
-                return Err(ConfigError::new(
-                    "policy path_prefix",
-                    prefix,
-                    "a path starting with `/`, such as /api",
-                ));
-            }
+        if let Some(Err(prefix)) = &self.path_prefix {
+            return Err(ConfigError::new(
+                "Policy",
+                "path_prefix",
+                prefix,
+                PathPrefix::EXPECTED,
+            ));
         }
         Ok(())
     }
@@ -273,7 +266,7 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let err = Policy::new("bad name", q()).validate().unwrap_err();
-        assert_eq!(err.field(), "policy name");
+        assert_eq!((err.component(), err.field()), ("Policy", "name"));
         assert_eq!(err.value(), "bad name");
         assert!(Policy::new("", q()).validate().is_err());
         assert!(Policy::new("x".repeat(65), q()).validate().is_err());
@@ -281,7 +274,7 @@ mod tests {
             .path_prefix("api")
             .validate()
             .unwrap_err();
-        assert_eq!(err.field(), "policy path_prefix");
+        assert_eq!(err.field(), "path_prefix");
         assert!(Policy::new("ok.v2_x-y", q())
             .path_prefix("/a")
             .validate()

@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
@@ -83,7 +83,8 @@ impl Quota {
     pub fn new(count: u32, window: Duration) -> Result<Self, ConfigError> {
         let Some(count) = NonZeroU32::new(count) else {
             return Err(ConfigError::new(
-                "Quota::new count",
+                "Quota",
+                "count",
                 count,
                 "at least one request per window",
             ));
@@ -91,14 +92,16 @@ impl Quota {
         let window_nanos = u64::try_from(window.as_nanos()).ok().filter(|n| *n > 0);
         let Some(window_nanos) = window_nanos else {
             return Err(ConfigError::new(
-                "Quota::new window",
+                "Quota",
+                "window",
                 format_args!("{window:?}"),
                 "a window longer than zero and shorter than 584 years",
             ));
         };
         if window_nanos < u64::from(count.get()) {
             return Err(ConfigError::new(
-                "Quota::new window",
+                "Quota",
+                "window",
                 format_args!("{window:?} for {count} requests"),
                 "at most one request per nanosecond",
             ));
@@ -192,10 +195,10 @@ mod tests {
     #[test]
     fn invalid_quotas_are_errors_naming_the_field() {
         let err = Quota::new(0, Duration::from_secs(1)).unwrap_err();
-        assert_eq!(err.field(), "Quota::new count");
+        assert_eq!((err.component(), err.field()), ("Quota", "count"));
         assert!(err.to_string().contains("`0`"), "{err}");
         let err = Quota::new(1, Duration::ZERO).unwrap_err();
-        assert_eq!(err.field(), "Quota::new window");
+        assert_eq!(err.field(), "window");
         assert!(Quota::new(10, Duration::from_nanos(5)).is_err());
         assert!(Quota::new(1, Duration::MAX).is_err());
         assert!(Quota::with_period(Duration::ZERO).is_none());

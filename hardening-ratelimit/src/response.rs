@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hardening_core::retry_after;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
@@ -72,14 +73,10 @@ impl PolicyEntry {
 /// A matched policy: its index in the layer and the key it counts.
 pub(crate) type Matched = (usize, Key);
 
-/// Whole seconds, rounded up.
+/// Whole seconds, rounded up (`0` stays `0`; `Retry-After` uses
+/// [`retry_after::seconds`], which never writes `0`).
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-/// `Retry-After` seconds: rounded up, never 0.
-pub(crate) fn retry_after_secs(d: Duration) -> u64 {
-    ceil_secs(d).max(1)
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 /// The rate-limit headers of one decision, built before the inner service
@@ -245,7 +242,7 @@ pub(crate) fn too_many_requests(
     let headers = res.headers_mut();
     headers.insert(
         RETRY_AFTER,
-        HeaderValue::from(retry_after_secs(decision.retry_after())),
+        retry_after::header_value(decision.retry_after()),
     );
     HeaderBlock::new(entries, matched, decision, legacy).apply(headers);
     res
@@ -289,9 +286,9 @@ pub(crate) fn store_unavailable(err: &StoreError) -> Response<Bytes> {
           \"detail\":\"The rate limiter is temporarily unavailable.\"}",
     );
     let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, body);
-    let secs = retry_after_secs(err.retry_after().unwrap_or(Duration::from_secs(1)));
+    let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
     res.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(secs));
+        .insert(RETRY_AFTER, retry_after::header_value(wait));
     res
 }
 
@@ -312,9 +309,7 @@ mod tests {
         assert_eq!(ceil_secs(Duration::from_millis(1)), 1);
         assert_eq!(ceil_secs(Duration::from_secs(12)), 12);
         assert_eq!(ceil_secs(Duration::from_nanos(12_000_000_001)), 13);
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_nanos(1)), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(ceil_secs(Duration::MAX), u64::MAX);
     }
 
     #[test]

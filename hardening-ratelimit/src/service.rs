@@ -33,10 +33,7 @@ impl<S, St> RateLimit<S, St> {
         Self { inner, shared }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
+    hardening_core::define_inner_service_accessors!();
 }
 
 impl<S: Clone, St> Clone for RateLimit<S, St> {
@@ -568,13 +565,13 @@ mod tests {
     fn invalid_configuration_is_an_error() {
         let q = Quota::per_minute(nz(1));
         let err = RateLimitLayer::builder().build().unwrap_err();
-        assert_eq!(err.field(), "policies");
+        assert_eq!((err.component(), err.field()), ("RateLimitLayer", "policy"));
         let err = RateLimitLayer::builder()
             .policy(Policy::new("dup", q))
             .policy(Policy::new("dup", q))
             .build()
             .unwrap_err();
-        assert_eq!((err.field(), err.value()), ("policy name", "dup"));
+        assert_eq!((err.field(), err.value()), ("policy", "dup"));
         let err = RateLimitLayer::builder()
             .policy(Policy::new("x", q))
             .bypass_cidr("10.0.0.0/33")

@@ -531,7 +531,7 @@ async fn failure_policies_when_redis_dies_and_returns() {
     );
 
     // Redis returns (empty): every store goes back to it by itself.
-    server.restart();
+    server.restart().expect("restart redis-server");
     for store in [&open, &closed, &local] {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -6,18 +6,18 @@
 
 use std::io::Write as _;
 
-use hardening_redact::fmt::test_support::SharedBuf;
+use hardening_testkit::LogBuffer;
 use hardening_redact::fmt::{RedactingFields, RedactingFormat, RedactingMakeWriter};
 use hardening_redact::Redactor;
 use proptest::prelude::*;
 use tracing_subscriber::fmt::MakeWriter as _;
 
-fn captured(out: &SharedBuf) -> String {
-    String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+fn captured(out: &LogBuffer) -> String {
+    out.contents()
 }
 
 fn capture_json(f: impl FnOnce()) -> String {
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let sink = out.clone();
     let redactor = Redactor::default();
     let subscriber = tracing_subscriber::fmt()
@@ -33,7 +33,7 @@ fn capture_json(f: impl FnOnce()) -> String {
 }
 
 fn capture_text(f: impl FnOnce()) -> String {
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let sink = out.clone();
     let redactor = Redactor::default();
     let subscriber = tracing_subscriber::fmt()
@@ -50,7 +50,7 @@ fn capture_text(f: impl FnOnce()) -> String {
 }
 
 fn through_writer(line: &str) -> String {
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let make = RedactingMakeWriter::new(Redactor::default(), out.clone());
     let mut w = make.make_writer();
     w.write_all(line.as_bytes()).unwrap();

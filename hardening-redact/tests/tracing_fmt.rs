@@ -2,12 +2,12 @@
 //! subscribers writing to memory.
 #![cfg(feature = "tracing")]
 
-use hardening_redact::fmt::test_support::SharedBuf;
 use hardening_redact::fmt::{RedactingFields, RedactingFormat, RedactingMakeWriter};
 use hardening_redact::Redactor;
+use hardening_testkit::LogBuffer;
 
 fn capture_json(f: impl FnOnce()) -> String {
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let sink = out.clone();
     let redactor = Redactor::default();
     let subscriber = tracing_subscriber::fmt()
@@ -18,12 +18,12 @@ fn capture_json(f: impl FnOnce()) -> String {
         .with_writer(move || sink.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, f);
-    let v = out.0.lock().unwrap().clone();
+    let v = out.bytes();
     String::from_utf8(v).unwrap()
 }
 
 fn capture_text(f: impl FnOnce()) -> String {
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let sink = out.clone();
     let redactor = Redactor::default();
     let subscriber = tracing_subscriber::fmt()
@@ -33,7 +33,7 @@ fn capture_text(f: impl FnOnce()) -> String {
         .with_writer(move || sink.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, f);
-    let v = out.0.lock().unwrap().clone();
+    let v = out.bytes();
     String::from_utf8(v).unwrap()
 }
 
@@ -104,7 +104,7 @@ fn make_writer_scrubs_any_output() {
     use std::io::Write;
     use tracing_subscriber::fmt::MakeWriter;
 
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let make = RedactingMakeWriter::new(Redactor::default(), out.clone());
     {
         let mut w = make.make_writer();
@@ -118,7 +118,7 @@ fn make_writer_scrubs_any_output() {
         w.write_all(b"-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----\n")
             .unwrap();
     }
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.contents();
     assert_eq!(
         text,
         "first password=[REDACTED] end\nsecond [REDACTED] tail[REDACTED]\n"
@@ -127,7 +127,7 @@ fn make_writer_scrubs_any_output() {
 
 #[test]
 fn make_writer_behind_plain_formatter() {
-    let out = SharedBuf::default();
+    let out = LogBuffer::new();
     let sink = out.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -138,7 +138,7 @@ fn make_writer_behind_plain_formatter() {
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(dsn = "redis://:pw-in-dsn@cache:6379", "connecting");
     });
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.contents();
     assert!(!text.contains("pw-in-dsn"), "{text}");
     assert!(text.contains("redis://:[REDACTED]@cache:6379"), "{text}");
 }

@@ -1,6 +1,6 @@
 //! Runs the real `secure_api` binary on `127.0.0.1:0` and talks to it over
 //! real TCP with hyper's client.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -188,91 +188,7 @@ pub async fn try_send_to(
     Ok(Response::from_parts(parts, body))
 }
 
-/// A `redis-server` process of a test's own on a free loopback port, without
-/// persistence, killed on drop (so a test may kill it without disturbing
-/// others). `None` when `redis-server` cannot run outside CI (after saying
-/// so on stderr); in CI that fails the test.
-pub struct RedisServer {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl RedisServer {
-    pub fn start(test: &str) -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = RedisServer { port, child: None };
-        match server.spawn() {
-            Ok(()) => Some(server),
-            Err(err) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED {test}: cannot run redis-server ({err})");
-                None
-            }
-            Err(err) => panic!("{test}: cannot run redis-server in CI: {err}"),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn spawn(&mut self) -> std::io::Result<()> {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if self.command("PING").as_deref() == Some("+PONG") {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Err(std::io::Error::other(
-            "redis-server did not answer PING within 10 s",
-        ))
-    }
-
-    /// Sends one inline command and returns the first line of the reply.
-    pub fn command(&self, command: &str) -> Option<String> {
-        use std::io::{BufRead, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .ok()?;
-        stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
-        let mut line = String::new();
-        std::io::BufReader::new(stream).read_line(&mut line).ok()?;
-        Some(line.trim_end().to_owned())
-    }
-
-    /// Kills the server (SIGKILL) and waits for it to exit.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl RedisServer {
-    /// Starts the server again on the same port after [`kill`](Self::kill).
-    pub fn restart(&mut self) -> std::io::Result<()> {
-        self.kill();
-        self.spawn()
-    }
-}
+pub use hardening_testkit::RedisServer;
 
 /// A path to an external tool that a test needs, from the environment
 /// variable `var` (set by `.ci/run`). `None` outside CI when it is not set

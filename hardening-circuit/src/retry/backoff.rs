@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::config::RetryConfigError;
+use crate::ConfigError;
 use crate::RandomSource;
 
 /// The wait before each retry.
@@ -35,7 +35,7 @@ use crate::RandomSource;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hardening_circuit::Backoff;
+/// use hardening_circuit::retry::Backoff;
 ///
 /// let backoff = Backoff::linear(Duration::from_millis(200), Duration::from_secs(1));
 /// // Linear backoff has no jitter: the random fraction is ignored.
@@ -153,7 +153,7 @@ impl Backoff {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), RetryConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let (base, cap) = match self.shape {
             Shape::FullJitter { base, cap }
             | Shape::EqualJitter { base, cap }
@@ -162,10 +162,11 @@ impl Backoff {
             Shape::Constant { .. } | Shape::Immediate => return Ok(()),
         };
         if cap < base {
-            return Err(RetryConfigError::new(
-                "backoff.cap",
+            return Err(ConfigError::new(
+                "Backoff",
+                "cap",
                 format!("{cap:?} (base {base:?})"),
-                "the cap must not be below the base",
+                "a cap not below the base",
             ));
         }
         Ok(())
@@ -288,7 +289,7 @@ mod tests {
         let err = Backoff::exponential(MS * 500, MS * 100)
             .validate()
             .unwrap_err();
-        assert_eq!(err.field(), "backoff.cap");
+        assert_eq!((err.component(), err.field()), ("Backoff", "cap"));
         assert!(err.to_string().contains("100ms"), "{err}");
         assert!(Backoff::constant(Duration::MAX).validate().is_ok());
     }

@@ -30,7 +30,7 @@ use crate::BoxError;
 /// ```
 /// use bytes::Bytes;
 /// use http_body_util::Full;
-/// use hardening_circuit::ReplayableBody;
+/// use hardening_circuit::retry::ReplayableBody;
 ///
 /// let body = Full::new(Bytes::from_static(b"{\"q\":1}"));
 /// assert!(body.try_replay().is_some());
@@ -109,7 +109,7 @@ pub(crate) fn copy_request<B: ReplayableBody>(req: &Request<B>) -> Option<Reques
 /// # async fn main() {
 /// use bytes::Bytes;
 /// use http_body_util::{BodyExt, Full};
-/// use hardening_circuit::{ReplayBody, ReplayableBody};
+/// use hardening_circuit::retry::{ReplayBody, ReplayableBody};
 ///
 /// let body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), 1024);
 /// let copy = body.try_replay().unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hardening_core::clock::{Clock, MonotonicClock};
 
-use super::config::RetryConfigError;
+use crate::ConfigError;
 
 /// Number of slots the window is split into.
 const SLOTS: usize = 10;
@@ -38,11 +38,11 @@ const SLOTS: usize = 10;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hardening_circuit::RetryBudget;
+/// use hardening_circuit::retry::Budget;
 /// use hardening_core::clock::FakeClock;
 ///
 /// let clock = FakeClock::new();
-/// let budget = RetryBudget::builder()
+/// let budget = Budget::builder()
 ///     .ratio(0.5)
 ///     .floor(0)
 ///     .window(Duration::from_secs(10))
@@ -60,7 +60,7 @@ const SLOTS: usize = 10;
 /// assert_eq!(budget.available(), 0);
 /// ```
 #[derive(Clone)]
-pub struct RetryBudget {
+pub struct Budget {
     inner: Arc<Inner>,
 }
 
@@ -103,9 +103,9 @@ struct Slot {
     retries: AtomicU64,
 }
 
-impl fmt::Debug for RetryBudget {
+impl fmt::Debug for Budget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryBudget")
+        f.debug_struct("Budget")
             .field("ratio", &self.inner.ratio)
             .field("floor", &self.inner.floor)
             .field("window", &self.inner.window)
@@ -114,27 +114,27 @@ impl fmt::Debug for RetryBudget {
     }
 }
 
-impl Default for RetryBudget {
+impl Default for Budget {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl RetryBudget {
+impl Budget {
     /// The default budget: 10 % of requests plus 10 retries per 10 s window,
     /// on the monotonic clock.
     pub fn new() -> Self {
         // The defaults are valid; a failure here would be a bug caught by the
         // unit tests, so fall back to a budget that never retries rather than
         // panic.
-        RetryBudgetBuilder::default()
+        BudgetBuilder::default()
             .build()
             .unwrap_or_else(|_| Self::from_parts(0.0, 0, Duration::from_secs(10), None))
     }
 
     /// A builder starting from the defaults.
-    pub fn builder() -> RetryBudgetBuilder {
-        RetryBudgetBuilder::default()
+    pub fn builder() -> BudgetBuilder {
+        BudgetBuilder::default()
     }
 
     fn from_parts(ratio: f64, floor: u32, window: Duration, clock: Option<Box<dyn Clock>>) -> Self {
@@ -241,9 +241,9 @@ fn bump(word: &AtomicU64, epoch: u32) {
     }
 }
 
-/// Builds a [`RetryBudget`]; [`build`](RetryBudgetBuilder::build) validates.
+/// Builds a [`Budget`]; [`build`](BudgetBuilder::build) validates.
 #[derive(Debug)]
-pub struct RetryBudgetBuilder {
+pub struct BudgetBuilder {
     ratio: f64,
     floor: u32,
     window: Duration,
@@ -258,7 +258,7 @@ impl fmt::Debug for ClockBox {
     }
 }
 
-impl Default for RetryBudgetBuilder {
+impl Default for BudgetBuilder {
     fn default() -> Self {
         Self {
             ratio: 0.1,
@@ -269,7 +269,7 @@ impl Default for RetryBudgetBuilder {
     }
 }
 
-impl RetryBudgetBuilder {
+impl BudgetBuilder {
     /// Retries allowed per request over the window (default `0.1`). Must be
     /// finite and between 0 and 1000.
     pub fn ratio(mut self, ratio: f64) -> Self {
@@ -300,24 +300,26 @@ impl RetryBudgetBuilder {
     ///
     /// # Errors
     ///
-    /// [`RetryConfigError`] naming `budget.ratio` (negative, NaN, infinite
-    /// or above 1000) or `budget.window` (below 10 ms).
-    pub fn build(self) -> Result<RetryBudget, RetryConfigError> {
+    /// [`ConfigError`] naming `ratio` (negative, NaN, infinite or above
+    /// 1000) or `window` (below 10 ms).
+    pub fn build(self) -> Result<Budget, ConfigError> {
         if !(self.ratio.is_finite() && (0.0..=1000.0).contains(&self.ratio)) {
-            return Err(RetryConfigError::new(
-                "budget.ratio",
-                self.ratio.to_string(),
-                "must be a finite number between 0 and 1000",
+            return Err(ConfigError::new(
+                "Budget",
+                "ratio",
+                self.ratio,
+                "a finite number between 0 and 1000",
             ));
         }
         if self.window < Duration::from_millis(10) {
-            return Err(RetryConfigError::new(
-                "budget.window",
-                format!("{:?}", self.window),
-                "must be at least 10ms",
+            return Err(ConfigError::new(
+                "Budget",
+                "window",
+                format_args!("{:?}", self.window),
+                "at least 10ms",
             ));
         }
-        Ok(RetryBudget::from_parts(
+        Ok(Budget::from_parts(
             self.ratio,
             self.floor,
             self.window,
@@ -331,8 +333,8 @@ mod tests {
     use super::*;
     use hardening_core::clock::FakeClock;
 
-    fn budget(ratio: f64, floor: u32, clock: &FakeClock) -> RetryBudget {
-        RetryBudget::builder()
+    fn budget(ratio: f64, floor: u32, clock: &FakeClock) -> Budget {
+        Budget::builder()
             .ratio(ratio)
             .floor(floor)
             .clock(clock.clone())
@@ -343,7 +345,7 @@ mod tests {
     #[test]
     fn defaults_allow_ten_percent_plus_a_floor_of_ten() {
         let clock = FakeClock::new();
-        let b = RetryBudget::builder().clock(clock.clone()).build().unwrap();
+        let b = Budget::builder().clock(clock.clone()).build().unwrap();
         assert_eq!(b.available(), 10);
         for _ in 0..100 {
             b.deposit();
@@ -450,16 +452,16 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_field() {
-        let err = RetryBudget::builder().ratio(-0.1).build().unwrap_err();
-        assert_eq!(err.field(), "budget.ratio");
+        let err = Budget::builder().ratio(-0.1).build().unwrap_err();
+        assert_eq!((err.component(), err.field()), ("Budget", "ratio"));
         assert!(err.to_string().contains("-0.1"), "{err}");
-        let err = RetryBudget::builder().ratio(f64::NAN).build().unwrap_err();
-        assert_eq!(err.field(), "budget.ratio");
-        let err = RetryBudget::builder()
+        let err = Budget::builder().ratio(f64::NAN).build().unwrap_err();
+        assert_eq!(err.field(), "ratio");
+        let err = Budget::builder()
             .window(Duration::from_millis(1))
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "budget.window");
+        assert_eq!(err.field(), "window");
         assert!(err.to_string().contains("1ms"), "{err}");
     }
 

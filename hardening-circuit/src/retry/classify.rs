@@ -15,7 +15,7 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 
 /// What a classifier decides about one attempt's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RetryDecision {
+pub enum Decision {
     /// Worth another attempt (if attempts, budget and deadline allow).
     Retry,
     /// Final: hand this outcome to the caller.
@@ -39,17 +39,17 @@ pub enum AttemptOutcome<'a> {
 
 /// Decides whether an attempt's outcome is worth a retry.
 ///
-/// Closures `Fn(AttemptOutcome<'_>) -> RetryDecision` implement it:
+/// Closures `Fn(AttemptOutcome<'_>) -> Decision` implement it:
 ///
 /// ```
-/// use hardening_circuit::{AttemptOutcome, RetryDecision, RetryLayer};
+/// use hardening_circuit::retry::{AttemptOutcome, Decision, RetryLayer};
 ///
 /// // Retry errors and 503 only.
 /// let layer = RetryLayer::builder()
 ///     .classify(|outcome: AttemptOutcome<'_>| match outcome {
-///         AttemptOutcome::Response { status, .. } if status == 503 => RetryDecision::Retry,
-///         AttemptOutcome::Response { .. } => RetryDecision::Return,
-///         AttemptOutcome::Error(_) => RetryDecision::Retry,
+///         AttemptOutcome::Response { status, .. } if status == 503 => Decision::Retry,
+///         AttemptOutcome::Response { .. } => Decision::Return,
+///         AttemptOutcome::Error(_) => Decision::Retry,
 ///     })
 ///     .build()
 ///     .unwrap();
@@ -59,16 +59,16 @@ pub enum AttemptOutcome<'a> {
 /// Whatever the classifier says, the layer never retries a [`CircuitOpen`]
 /// error (found with [`CircuitOpen::find`], so errors that return it from
 /// `source()` count too) nor a response carrying the overload marker header.
-pub trait ClassifyRetry: Send + Sync + 'static {
+pub trait Classify: Send + Sync + 'static {
     /// The decision for one attempt.
-    fn classify(&self, outcome: AttemptOutcome<'_>) -> RetryDecision;
+    fn classify(&self, outcome: AttemptOutcome<'_>) -> Decision;
 }
 
-impl<F> ClassifyRetry for F
+impl<F> Classify for F
 where
-    F: Fn(AttemptOutcome<'_>) -> RetryDecision + Send + Sync + 'static,
+    F: Fn(AttemptOutcome<'_>) -> Decision + Send + Sync + 'static,
 {
-    fn classify(&self, outcome: AttemptOutcome<'_>) -> RetryDecision {
+    fn classify(&self, outcome: AttemptOutcome<'_>) -> Decision {
         self(outcome)
     }
 }
@@ -81,32 +81,32 @@ where
 ///
 /// ```
 /// use http::{HeaderMap, StatusCode};
-/// use hardening_circuit::{AttemptOutcome, ClassifyRetry, DefaultRetryClassifier, RetryDecision};
+/// use hardening_circuit::retry::{AttemptOutcome, Classify, DefaultClassifier, Decision};
 ///
 /// let headers = HeaderMap::new();
-/// let classify = DefaultRetryClassifier::new();
+/// let classify = DefaultClassifier::new();
 /// let outcome = |status| AttemptOutcome::Response { status, headers: &headers };
-/// assert_eq!(classify.classify(outcome(StatusCode::SERVICE_UNAVAILABLE)), RetryDecision::Retry);
-/// assert_eq!(classify.classify(outcome(StatusCode::INTERNAL_SERVER_ERROR)), RetryDecision::Return);
+/// assert_eq!(classify.classify(outcome(StatusCode::SERVICE_UNAVAILABLE)), Decision::Retry);
+/// assert_eq!(classify.classify(outcome(StatusCode::INTERNAL_SERVER_ERROR)), Decision::Return);
 ///
-/// let with_500 = DefaultRetryClassifier::with_statuses([StatusCode::INTERNAL_SERVER_ERROR]);
-/// assert_eq!(with_500.classify(outcome(StatusCode::INTERNAL_SERVER_ERROR)), RetryDecision::Retry);
-/// assert_eq!(with_500.classify(outcome(StatusCode::SERVICE_UNAVAILABLE)), RetryDecision::Return);
+/// let with_500 = DefaultClassifier::with_statuses([StatusCode::INTERNAL_SERVER_ERROR]);
+/// assert_eq!(with_500.classify(outcome(StatusCode::INTERNAL_SERVER_ERROR)), Decision::Retry);
+/// assert_eq!(with_500.classify(outcome(StatusCode::SERVICE_UNAVAILABLE)), Decision::Return);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DefaultRetryClassifier {
+pub struct DefaultClassifier {
     /// Bit `s - 400` set for each retried status `s` in `400..528`.
     statuses: u128,
     retry_errors: bool,
 }
 
-impl Default for DefaultRetryClassifier {
+impl Default for DefaultClassifier {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl DefaultRetryClassifier {
+impl DefaultClassifier {
     /// Retries errors and 408, 429, 502, 503, 504.
     pub fn new() -> Self {
         Self::with_statuses([
@@ -151,17 +151,17 @@ fn status_bit(status: StatusCode) -> Option<u128> {
     1u128.checked_shl(u32::from(offset))
 }
 
-impl ClassifyRetry for DefaultRetryClassifier {
+impl Classify for DefaultClassifier {
     #[inline]
-    fn classify(&self, outcome: AttemptOutcome<'_>) -> RetryDecision {
+    fn classify(&self, outcome: AttemptOutcome<'_>) -> Decision {
         let retry = match outcome {
             AttemptOutcome::Response { status, .. } => self.retries_status(status),
             AttemptOutcome::Error(_) => self.retry_errors,
         };
         if retry {
-            RetryDecision::Retry
+            Decision::Retry
         } else {
-            RetryDecision::Return
+            Decision::Return
         }
     }
 }
@@ -173,7 +173,7 @@ impl ClassifyRetry for DefaultRetryClassifier {
 ///
 /// ```
 /// use http::{HeaderMap, Method, Uri};
-/// use hardening_circuit::RetryLayer;
+/// use hardening_circuit::retry::RetryLayer;
 ///
 /// // Also retry POSTs to the (side-effect free) search endpoint.
 /// let layer = RetryLayer::builder()
@@ -206,7 +206,7 @@ where
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, Method, Uri};
-/// use hardening_circuit::{IdempotentRequests, RetryableRequest, IDEMPOTENCY_KEY};
+/// use hardening_circuit::retry::{IdempotentRequests, RetryableRequest, IDEMPOTENCY_KEY};
 ///
 /// let uri = Uri::from_static("/orders");
 /// let mut headers = HeaderMap::new();
@@ -234,13 +234,13 @@ pub(crate) fn is_circuit_open(err: &(dyn Error + 'static)) -> bool {
 /// The classifier actually configured: the default is kept concrete so the
 /// success path inlines it.
 pub(crate) enum Classifier {
-    Default(DefaultRetryClassifier),
-    Custom(Box<dyn ClassifyRetry>),
+    Default(DefaultClassifier),
+    Custom(Box<dyn Classify>),
 }
 
 impl Classifier {
     #[inline]
-    pub(crate) fn classify(&self, outcome: AttemptOutcome<'_>) -> RetryDecision {
+    pub(crate) fn classify(&self, outcome: AttemptOutcome<'_>) -> Decision {
         match self {
             Classifier::Default(c) => c.classify(outcome),
             Classifier::Custom(c) => c.classify(outcome),
@@ -262,7 +262,7 @@ impl fmt::Debug for Classifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Classifier::Default(c) => c.fmt(f),
-            Classifier::Custom(_) => f.write_str("ClassifyRetry"),
+            Classifier::Custom(_) => f.write_str("Classify"),
         }
     }
 }
@@ -297,9 +297,9 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn response(status: u16) -> RetryDecision {
+    fn response(status: u16) -> Decision {
         let headers = HeaderMap::new();
-        DefaultRetryClassifier::new().classify(AttemptOutcome::Response {
+        DefaultClassifier::new().classify(AttemptOutcome::Response {
             status: StatusCode::from_u16(status).unwrap(),
             headers: &headers,
         })
@@ -308,12 +308,12 @@ mod tests {
     #[test]
     fn default_statuses() {
         for s in [408, 429, 502, 503, 504] {
-            assert_eq!(response(s), RetryDecision::Retry, "{s}");
+            assert_eq!(response(s), Decision::Retry, "{s}");
         }
         for s in [
             200, 201, 204, 301, 304, 400, 401, 403, 404, 409, 500, 501, 505, 599,
         ] {
-            assert_eq!(response(s), RetryDecision::Return, "{s}");
+            assert_eq!(response(s), Decision::Return, "{s}");
         }
     }
 
@@ -321,21 +321,18 @@ mod tests {
     fn errors_are_retried_unless_disabled() {
         let err: crate::BoxError = Box::new(std::io::Error::other("connection reset"));
         let outcome = AttemptOutcome::Error(&*err);
+        assert_eq!(DefaultClassifier::new().classify(outcome), Decision::Retry);
         assert_eq!(
-            DefaultRetryClassifier::new().classify(outcome),
-            RetryDecision::Retry
-        );
-        assert_eq!(
-            DefaultRetryClassifier::new()
+            DefaultClassifier::new()
                 .retry_errors(false)
                 .classify(outcome),
-            RetryDecision::Return
+            Decision::Return
         );
     }
 
     #[test]
     fn statuses_outside_the_bitmap_are_ignored() {
-        let c = DefaultRetryClassifier::with_statuses([
+        let c = DefaultClassifier::with_statuses([
             StatusCode::from_u16(599).unwrap(),
             StatusCode::OK,
             StatusCode::from_u16(527).unwrap(),

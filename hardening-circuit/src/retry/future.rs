@@ -1,4 +1,4 @@
-//! [`RetryFuture`]: the hand-written state machine that runs the attempts.
+//! [`ResponseFuture`]: the hand-written state machine that runs the attempts.
 //!
 //! The first attempt costs no allocation and no boxing: the inner future is
 //! stored inline, timers are created only when a deadline, an attempt timeout
@@ -19,13 +19,14 @@ use tower_service::Service;
 
 use super::body::{copy_request, ReplayableBody};
 use super::classify::AttemptOutcome;
-use super::config::{Config, Next, Stop};
-use super::timeout::{AttemptTimeout, DeadlineExceeded, PolledAfterCompletion};
+use super::config::Config;
+use super::error::{AttemptTimeout, DeadlineExceeded, PolledAfterCompletion};
+use super::policy::{Next, Stop};
 use crate::BoxError;
 
 pin_project! {
     /// The response future of [`Retry`](super::Retry).
-    pub struct RetryFuture<S, B>
+    pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
     {
@@ -71,7 +72,7 @@ struct Retrying<S, B> {
     previous_delay: Duration,
 }
 
-impl<S, B> RetryFuture<S, B>
+impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
@@ -192,7 +193,7 @@ impl<B> fmt::Display for Reason<'_, B> {
     }
 }
 
-impl<S, B, ResBody> Future for RetryFuture<S, B>
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
@@ -388,12 +389,12 @@ fn enter_ready<F>(
     state.set(State::Ready);
 }
 
-impl<S, B> fmt::Debug for RetryFuture<S, B>
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryFuture")
+        f.debug_struct("ResponseFuture")
             .field("attempt", &self.attempt)
             .field("retryable", &self.retry.is_some())
             .finish_non_exhaustive()

@@ -10,12 +10,11 @@ use http::header::HeaderName;
 use tower_layer::Layer;
 
 use super::backoff::{Backoff, Random};
-use super::budget::RetryBudget;
-use super::classify::{
-    Classifier, ClassifyRetry, DefaultRetryClassifier, RequestRule, RetryableRequest,
-};
-use super::config::{Config, RetryConfigError};
+use super::budget::Budget;
+use super::classify::{Classifier, Classify, DefaultClassifier, RequestRule, RetryableRequest};
+use super::config::Config;
 use super::service::Retry;
+use crate::ConfigError;
 use crate::{DefaultRandom, RandomSource};
 
 /// The overload marker header recognised by default: Envoy sets
@@ -38,7 +37,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 ///   streaming bodies in [`ReplayBody`](super::ReplayBody));
 /// - the attempt's outcome is retryable: by default any error (connection
 ///   errors, timeouts) and 408, 429, 502, 503, 504
-///   ([`DefaultRetryClassifier`](super::DefaultRetryClassifier),
+///   ([`DefaultClassifier`](super::DefaultClassifier),
 ///   replaceable with [`classify`](RetryBuilder::classify));
 /// - it is not the circuit breaker's [`CircuitOpen`](crate::CircuitOpen)
 ///   rejection (retrying it would defeat the breaker). It is looked for with
@@ -53,7 +52,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 ///   (Polly `MaxRetryAttempts = 2` is our `max_attempts(3)`), while
 ///   Resilience4j counts like we do;
 /// - the wait fits before the overall [`deadline`](RetryBuilder::deadline)
-///   and the shared [`RetryBudget`] has room.
+///   and the shared [`Budget`] has room.
 ///
 /// The wait is the [`Backoff`] (default full-jitter exponential, 100 ms base,
 /// 10 s cap), except that a 429 or 503 carrying `Retry-After` (seconds or an
@@ -97,7 +96,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 /// # Clone
 ///
 /// Clones of the layer, and every service it makes, share one
-/// configuration and one [`RetryBudget`].
+/// configuration and one [`Budget`].
 ///
 /// # Runtime
 ///
@@ -117,7 +116,7 @@ pub const DEFAULT_OVERLOAD_HEADER: &str = "x-envoy-overloaded";
 /// use bytes::Bytes;
 /// use http::{Request, Response, StatusCode};
 /// use http_body_util::Full;
-/// use hardening_circuit::{Backoff, RetryLayer};
+/// use hardening_circuit::retry::{Backoff, RetryLayer};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let calls = Arc::new(AtomicU32::new(0));
@@ -179,7 +178,7 @@ impl RetryLayer {
                 deadline: None,
                 attempt_timeout: None,
                 budget: None,
-                classifier: Classifier::Default(DefaultRetryClassifier::new()),
+                classifier: Classifier::Default(DefaultClassifier::new()),
                 requests: RequestRule::Idempotent,
                 overload_header: None,
                 attempt_header: None,
@@ -191,7 +190,7 @@ impl RetryLayer {
     }
 
     /// The budget shared by this layer's services, if any.
-    pub fn budget(&self) -> Option<&RetryBudget> {
+    pub fn budget(&self) -> Option<&Budget> {
         self.config.budget.as_ref()
     }
 }
@@ -230,7 +229,7 @@ pub struct RetryBuilder {
 enum BudgetChoice {
     Default,
     None,
-    Given(RetryBudget),
+    Given(Budget),
 }
 
 impl Default for RetryBuilder {
@@ -241,7 +240,7 @@ impl Default for RetryBuilder {
             deadline: None,
             attempt_timeout: None,
             budget: BudgetChoice::Default,
-            classifier: Classifier::Default(DefaultRetryClassifier::new()),
+            classifier: Classifier::Default(DefaultClassifier::new()),
             requests: RequestRule::Idempotent,
             overload_header: Some(DEFAULT_OVERLOAD_HEADER.to_owned()),
             attempt_header: None,
@@ -303,10 +302,10 @@ impl RetryBuilder {
         self
     }
 
-    /// The retry budget (default [`RetryBudget::new`]: 10 % of requests plus
+    /// The retry budget (default [`Budget::new`]: 10 % of requests plus
     /// 10 retries per 10 s window). Pass a clone of one budget to several
     /// layers to share it.
-    pub fn budget(mut self, budget: RetryBudget) -> Self {
+    pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = BudgetChoice::Given(budget);
         self
     }
@@ -317,12 +316,12 @@ impl RetryBuilder {
         self
     }
 
-    /// Which outcomes are retried (default [`DefaultRetryClassifier`]).
+    /// Which outcomes are retried (default [`DefaultClassifier`]).
     /// `CircuitOpen` and overload-marked responses are never retried,
     /// whatever the classifier says.
-    pub fn classify(mut self, classifier: impl ClassifyRetry) -> Self {
+    pub fn classify(mut self, classifier: impl Classify) -> Self {
         let any: &dyn Any = &classifier;
-        self.classifier = match any.downcast_ref::<DefaultRetryClassifier>() {
+        self.classifier = match any.downcast_ref::<DefaultClassifier>() {
             // Keep the default type concrete so it inlines.
             Some(default) => Classifier::Default(*default),
             None => Classifier::Custom(Box::new(classifier)),
@@ -364,7 +363,9 @@ impl RetryBuilder {
     }
 
     /// The longest `Retry-After` the layer waits for (default 30 s). A
-    /// longer one makes the response final at once.
+    /// longer one makes the response final at once. Values are read with
+    /// [`hardening_core::retry_after::parse`], which caps them at one day, so
+    /// a limit of a day or more never refuses a wait.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
@@ -389,38 +390,41 @@ impl RetryBuilder {
     ///
     /// # Errors
     ///
-    /// [`RetryConfigError`] naming the setting and value: `max_attempts` of
-    /// 0, a `backoff.cap` below its base, a zero `deadline` or
+    /// [`ConfigError`] naming the setting and value: `max_attempts` of
+    /// 0, a [`Backoff`] `cap` below its base, a zero `deadline` or
     /// `attempt_timeout`, or an `overload_header` / `attempt_header` that is
     /// not a valid header name.
-    pub fn build(self) -> Result<RetryLayer, RetryConfigError> {
+    pub fn build(self) -> Result<RetryLayer, ConfigError> {
         if self.max_attempts == 0 {
-            return Err(RetryConfigError::new(
+            return Err(ConfigError::new(
+                "RetryLayer",
                 "max_attempts",
                 "0",
-                "must be at least 1 (the first call counts)",
+                "at least 1 (the first call counts)",
             ));
         }
         self.backoff.validate()?;
         if self.deadline == Some(Duration::ZERO) {
-            return Err(RetryConfigError::new(
+            return Err(ConfigError::new(
+                "RetryLayer",
                 "deadline",
                 "0ns",
-                "must be more than zero",
+                "more than zero",
             ));
         }
         if self.attempt_timeout == Some(Duration::ZERO) {
-            return Err(RetryConfigError::new(
+            return Err(ConfigError::new(
+                "RetryLayer",
                 "attempt_timeout",
                 "0ns",
-                "must be more than zero",
+                "more than zero",
             ));
         }
         let overload_header = header_name("overload_header", self.overload_header)?;
         let attempt_header = header_name("attempt_header", self.attempt_header)?;
         let budget = match self.budget {
             BudgetChoice::Default => {
-                let mut budget = RetryBudget::builder();
+                let mut budget = Budget::builder();
                 if let Some(clock) = &self.clock {
                     budget = budget.clock(Arc::clone(clock));
                 }
@@ -457,10 +461,10 @@ impl RetryBuilder {
 fn header_name(
     field: &'static str,
     name: Option<String>,
-) -> Result<Option<HeaderName>, RetryConfigError> {
+) -> Result<Option<HeaderName>, ConfigError> {
     name.map(|name| {
         HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| RetryConfigError::new(field, name, "not a valid HTTP header name"))
+            .map_err(|_| ConfigError::new("RetryLayer", field, name, "a valid HTTP header name"))
     })
     .transpose()
 }
@@ -498,7 +502,7 @@ mod tests {
                     Duration::from_secs(2),
                     Duration::from_secs(1),
                 )),
-                "backoff.cap",
+                "cap",
                 "1s (base 2s)",
             ),
             (
@@ -532,7 +536,7 @@ mod tests {
     #[test]
     fn the_default_classifier_stays_concrete() {
         let layer = RetryLayer::builder()
-            .classify(DefaultRetryClassifier::new().retry_errors(false))
+            .classify(DefaultClassifier::new().retry_errors(false))
             .retryable_requests(super::super::IdempotentRequests)
             .build()
             .unwrap();

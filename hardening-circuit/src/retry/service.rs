@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use super::body::{copy_request, ReplayableBody};
 use super::config::Config;
-use super::future::RetryFuture;
+use super::future::ResponseFuture;
 use crate::BoxError;
 
 /// Retries calls to `S`; made by [`RetryLayer`](super::RetryLayer), which
@@ -19,7 +19,7 @@ use crate::BoxError;
 ///
 /// # Clone
 ///
-/// Clones share the configuration and the [`RetryBudget`](super::RetryBudget);
+/// Clones share the configuration and the [`Budget`](super::Budget);
 /// each clone has its own clone of `S`.
 #[derive(Clone, Debug)]
 pub struct Retry<S> {
@@ -32,20 +32,7 @@ impl<S> Retry<S> {
         Self { inner, config }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    hardening_core::define_inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Retry<S>
@@ -56,7 +43,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = BoxError;
-    type Future = RetryFuture<S, ReqBody>;
+    type Future = ResponseFuture<S, ReqBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
@@ -89,11 +76,11 @@ where
                 let fresh = self.inner.clone();
                 let mut service = std::mem::replace(&mut self.inner, fresh);
                 let future = service.call(req);
-                RetryFuture::retryable(future, service, copy, Arc::clone(config))
+                ResponseFuture::retryable(future, service, copy, Arc::clone(config))
             }
             None => {
                 let future = self.inner.call(req);
-                RetryFuture::single(future, config)
+                ResponseFuture::single(future, config)
             }
         }
     }

@@ -246,7 +246,7 @@ async fn circuit_open_is_never_retried() {
     let upstream = Upstream::new([Step::Fail(Box::new(open))]);
     // Even a classifier that retries everything cannot retry it.
     let layer = builder()
-        .classify(|_: AttemptOutcome<'_>| RetryDecision::Retry)
+        .classify(|_: AttemptOutcome<'_>| Decision::Retry)
         .build()
         .unwrap();
     let start = Instant::now();
@@ -277,8 +277,8 @@ async fn overload_marked_responses_are_never_retried() {
 async fn a_custom_classifier_decides() {
     let layer = builder()
         .classify(|outcome: AttemptOutcome<'_>| match outcome {
-            AttemptOutcome::Response { status, .. } if status == 500 => RetryDecision::Retry,
-            _ => RetryDecision::Return,
+            AttemptOutcome::Response { status, .. } if status == 500 => Decision::Retry,
+            _ => Decision::Return,
         })
         .build()
         .unwrap();
@@ -551,7 +551,7 @@ async fn a_non_retryable_request_still_gets_its_timeouts() {
 #[tokio::test(start_paused = true)]
 async fn the_budget_is_shared_by_all_clones_and_refills_with_the_window() {
     let clock = FakeClock::new();
-    let budget = RetryBudget::builder()
+    let budget = Budget::builder()
         .ratio(0.0)
         .floor(2)
         .clock(clock.clone())

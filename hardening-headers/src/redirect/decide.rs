@@ -7,7 +7,7 @@ use http::header::HOST;
 use http::{HeaderValue, Method, Request, StatusCode};
 
 use hardening_core::proxy::is_loopback;
-use hardening_core::{Scheme, TrustedProxies};
+use hardening_core::{PathPrefix, Scheme, TrustedProxies};
 
 use crate::host::check_host;
 
@@ -52,7 +52,7 @@ pub(crate) struct RedirectPolicy {
     pub(crate) canonical: Option<Box<str>>,
     pub(crate) proxies: TrustedProxies,
     pub(crate) exempt_paths: Box<[Box<str>]>,
-    pub(crate) exempt_prefixes: Box<[Box<str>]>,
+    pub(crate) exempt_prefixes: Box<[PathPrefix]>,
     pub(crate) exempt_localhost: bool,
     /// `""` for 443, else `":PORT"`.
     pub(crate) port_suffix: Box<str>,
@@ -145,12 +145,10 @@ impl RedirectPolicy {
 
     fn is_exempt_path(&self, path: &str) -> bool {
         self.exempt_paths.iter().any(|p| p.as_ref() == path)
-            || self.exempt_prefixes.iter().any(|prefix| {
-                prefix.as_ref() == "/"
-                    || path
-                        .strip_prefix(prefix.as_ref())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
+            || self
+                .exempt_prefixes
+                .iter()
+                .any(|prefix| prefix.matches(path))
     }
 }
 

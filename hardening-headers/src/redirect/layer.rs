@@ -215,7 +215,7 @@ impl HttpsRedirectBuilder {
         let exempt_prefixes = self
             .exempt_prefixes
             .iter()
-            .map(|p| normalize_prefix(p).map(Into::into))
+            .map(|p| normalize_prefix(p))
             .collect::<Result<_, _>>()?;
         let port_suffix = match self.https_port {
             0 => return Err(ConfigError::InvalidHttpsPort),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hardening_core::PathPrefix;
 use tower_layer::Layer;
 
 use super::builder::SecurityHeadersBuilder;
@@ -34,7 +35,7 @@ pub struct SecurityHeadersLayer {
 pub(crate) struct Profiles {
     pub(crate) sets: Box<[HeaderSet]>,
     /// `(prefix, index into sets)`, longest prefix first.
-    prefixes: Box<[(Box<str>, usize)]>,
+    prefixes: Box<[(PathPrefix, usize)]>,
 }
 
 impl Profiles {
@@ -50,12 +51,7 @@ impl Profiles {
     pub(crate) fn select(&self, path: &str) -> usize {
         self.prefixes
             .iter()
-            .find(|(prefix, _)| {
-                prefix.as_ref() == "/"
-                    || path
-                        .strip_prefix(prefix.as_ref())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
+            .find(|(prefix, _)| prefix.matches(path))
             .map_or(0, |(_, index)| *index)
     }
 }
@@ -160,16 +156,16 @@ impl SecurityHeadersLayer {
     ) -> Result<Self, ConfigError> {
         let prefix = normalize_prefix(prefix)?;
         let mut sets = self.profiles.sets.to_vec();
-        let mut prefixes: Vec<(Box<str>, usize)> = self
+        let mut prefixes: Vec<(PathPrefix, usize)> = self
             .profiles
             .prefixes
             .iter()
-            .filter(|(p, _)| p.as_ref() != prefix)
+            .filter(|(p, _)| *p != prefix)
             .cloned()
             .collect();
         sets.push(profile.profiles.sets[0].clone());
-        prefixes.push((prefix.into(), sets.len() - 1));
-        prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        prefixes.push((prefix, sets.len() - 1));
+        prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.as_str().len()));
         Ok(SecurityHeadersLayer {
             profiles: Arc::new(Profiles {
                 sets: sets.into_boxed_slice(),
@@ -179,21 +175,11 @@ impl SecurityHeadersLayer {
     }
 }
 
-/// An absolute path of visible ASCII, without query or fragment; a trailing
-/// `/` is dropped (except for `/` itself).
-pub(crate) fn normalize_prefix(prefix: &str) -> Result<&str, ConfigError> {
-    let valid = prefix.starts_with('/')
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#'));
-    if !valid {
-        return Err(ConfigError::InvalidPath {
-            path: prefix.to_owned(),
-        });
-    }
-    Ok(match prefix.trim_end_matches('/') {
-        "" => "/",
-        trimmed => trimmed,
+/// `prefix` as a [`PathPrefix`] (an absolute path of visible ASCII, without
+/// query or fragment, trailing `/` dropped), or [`ConfigError::InvalidPath`].
+pub(crate) fn normalize_prefix(prefix: &str) -> Result<PathPrefix, ConfigError> {
+    PathPrefix::new(prefix).ok_or_else(|| ConfigError::InvalidPath {
+        path: prefix.to_owned(),
     })
 }
 

@@ -9,8 +9,8 @@ use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
 
 use crate::check::HealthCheck;
-use crate::error::ConfigError;
 use crate::observation::Observation;
+use crate::ConfigError;
 
 /// Sends `PING` to Redis and expects `PONG`; reports the round trip
 /// (`observedValue` in `ms`).
@@ -68,8 +68,9 @@ impl RedisPing {
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         redis::Client::open(url).map(Self::new).map_err(|_| {
             ConfigError::new(
-                "redis_ping.url",
-                redact_password(url),
+                "RedisPing",
+                "from_url",
+                hardening_core::url::mask_password(url),
                 "a Redis URL such as redis://127.0.0.1:6379/",
             )
         })
@@ -135,22 +136,6 @@ impl fmt::Debug for RedisPing {
     }
 }
 
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or("", |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,15 +145,9 @@ mod tests {
 
     #[test]
     fn url_errors_hide_the_password() {
-        assert_eq!(
-            redact_password("redis://u:hunter2@h:1/0"),
-            "redis://u:***@h:1/0"
-        );
-        assert_eq!(redact_password("redis://:hunter2@h"), "redis://:***@h");
-        assert_eq!(redact_password("redis://h:1"), "redis://h:1");
         let err = RedisPing::from_url("nope://:hunter2@h").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert_eq!(err.field(), "redis_ping.url");
+        assert_eq!(err.field(), "from_url");
     }
 
     /// A private `redis-server` on a free loopback port, killed on drop.

@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::check::HealthCheck;
-use crate::error::ConfigError;
 use crate::observation::Observation;
+use crate::ConfigError;
 
 /// Connects to `host:port` over TCP; passes when the connection opens and
 /// reports the connect time (`observedValue` in `ms`). The connection is
@@ -60,7 +60,8 @@ impl TcpCheck {
         });
         if !valid {
             return Err(ConfigError::new(
-                "tcp_check.addr",
+                "TcpCheck",
+                "new",
                 addr,
                 "host:port such as db.internal:5432 or [::1]:6379",
             ));
@@ -84,7 +85,8 @@ impl TcpCheck {
     pub fn for_url(url: &str) -> Result<Self, ConfigError> {
         let bad = || {
             ConfigError::new(
-                "tcp_check.url",
+                "TcpCheck",
+                "for_url",
                 url,
                 "an absolute http or https URL such as http://127.0.0.1:8080/",
             )
@@ -167,7 +169,7 @@ mod tests {
             "a b:80",
         ] {
             let err = TcpCheck::new(bad).unwrap_err();
-            assert_eq!((err.field(), err.value()), ("tcp_check.addr", bad));
+            assert_eq!((err.field(), err.value()), ("new", bad));
         }
         assert_eq!(
             TcpCheck::for_url("http://127.0.0.1:9/x").unwrap().addr(),

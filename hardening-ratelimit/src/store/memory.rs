@@ -11,10 +11,10 @@ use dashmap::DashMap;
 use hardening_core::clock::duration_to_nanos;
 
 use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
-use crate::error::ConfigError;
 use crate::gcra::{Gcra, GcraStep};
 use crate::key::Key;
 use crate::policy::{Policy, PolicyId};
+use crate::ConfigError;
 
 /// How many client keys an [`InMemoryStore::new`] tracks at most, per
 /// policy.
@@ -243,7 +243,8 @@ impl InMemoryStore {
     pub fn with_max_keys(max_keys: usize) -> Result<Self, ConfigError> {
         if max_keys == 0 {
             return Err(ConfigError::new(
-                "max_keys",
+                "InMemoryStore",
+                "with_max_keys",
                 max_keys,
                 "at least one tracked key",
             ));

@@ -36,32 +36,29 @@
 //! A runnable check of the same (text output, captured in memory):
 //!
 //! ```
-//! use std::sync::{Arc, Mutex};
 //! use hardening_redact::fmt::{RedactingFields, RedactingFormat};
 //! use hardening_redact::Redactor;
+//! use hardening_testkit::LogBuffer;
 //!
-//! let out = Arc::new(Mutex::new(Vec::<u8>::new()));
-//! let sink = out.clone();
+//! let out = LogBuffer::new();
 //! let redactor = Redactor::default();
 //! let subscriber = tracing_subscriber::fmt()
 //!     .without_time()
 //!     .fmt_fields(RedactingFields::new(redactor.clone()))
 //!     .map_event_format(|f| RedactingFormat::new(redactor, f))
-//!     .with_writer(move || hardening_redact::fmt::test_support::SharedBuf(sink.clone()))
+//!     .with_writer(out.clone())
 //!     .finish();
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let pw = "correct horse battery staple";
 //!     tracing::info!(user = "alice", password = pw, "login for alice with {pw}");
 //! });
-//! let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+//! let text = out.contents();
 //! assert!(text.contains("user=\"alice\"") && text.contains("password=[REDACTED]"));
 //! assert!(!text.contains("horse"), "{text}");
 //! ```
 
 mod fields;
 mod format;
-#[doc(hidden)]
-pub mod test_support;
 mod writer;
 
 pub use fields::RedactingFields;

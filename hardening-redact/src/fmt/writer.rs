@@ -23,16 +23,15 @@ use crate::Redactor;
 ///
 /// ```
 /// use std::io::Write;
-/// use std::sync::{Arc, Mutex};
-/// use hardening_redact::fmt::{test_support::SharedBuf, RedactingMakeWriter};
+/// use hardening_redact::fmt::RedactingMakeWriter;
 /// use hardening_redact::Redactor;
+/// use hardening_testkit::LogBuffer;
 /// use tracing_subscriber::fmt::MakeWriter;
 ///
-/// let out = SharedBuf::default();
+/// let out = LogBuffer::new();
 /// let make = RedactingMakeWriter::new(Redactor::default(), out.clone());
 /// make.make_writer().write_all(b"connect postgres://app:s3cret@db/app\n").unwrap();
-/// let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-/// assert_eq!(text, "connect postgres://app:[REDACTED]@db/app\n");
+/// assert_eq!(out.contents(), "connect postgres://app:[REDACTED]@db/app\n");
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedactingMakeWriter<M> {

@@ -19,6 +19,10 @@ pub struct SensitiveHeaders<S> {
     pub(crate) names: Arc<[HeaderName]>,
 }
 
+impl<S> SensitiveHeaders<S> {
+    hardening_core::define_inner_service_accessors!();
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SensitiveHeaders<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,

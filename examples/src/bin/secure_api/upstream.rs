@@ -24,10 +24,8 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use hardening_circuit::{
-    Backoff, BoxError, Breaker, CircuitBreakerLayer, CircuitOpen, DefaultRetryClassifier,
-    RetryLayer, SlidingWindow, IDEMPOTENCY_KEY,
-};
+use hardening_circuit::retry::{Backoff, DefaultClassifier, RetryLayer, IDEMPOTENCY_KEY};
+use hardening_circuit::{BoxError, Breaker, CircuitBreakerLayer, CircuitOpen, SlidingWindow};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -119,7 +117,7 @@ impl Upstream {
             .deadline(UPSTREAM_DEADLINE)
             // This upstream reports transient failures as 500 too; the
             // Idempotency-Key on every call makes retrying them safe.
-            .classify(DefaultRetryClassifier::with_statuses([
+            .classify(DefaultClassifier::with_statuses([
                 StatusCode::REQUEST_TIMEOUT,
                 StatusCode::TOO_MANY_REQUESTS,
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -21,10 +21,10 @@ use self::health::{Health, Route};
 use self::short_circuit::{Limited, LimitedKeys};
 use super::memory::{InMemoryStore, DEFAULT_MAX_KEYS};
 use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
-use crate::error::ConfigError;
 use crate::gcra::Gcra;
 use crate::key::Key;
 use crate::policy::Policy;
+use crate::ConfigError;
 
 /// The Lua script deciding one request (see `gcra.lua`).
 const SCRIPT: &str = include_str!("gcra.lua");
@@ -191,7 +191,7 @@ pub struct RedisStoreStats {
 /// assert!(!store.is_redis_up());
 ///
 /// let err = RedisStore::builder("redis://127.0.0.1:6379/").timeout(Duration::ZERO).build().unwrap_err();
-/// assert_eq!(err.field(), "RedisStore timeout");
+/// assert_eq!(err.field(), "timeout");
 /// # });
 /// ```
 ///
@@ -419,38 +419,49 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the setting: `RedisStore url` (not a Redis
-    /// URL; a password in it is masked in the error), `RedisStore timeout`
-    /// or `RedisStore connect_timeout` (zero),
-    /// `RedisStore short_circuit_capacity` (zero), `max_keys` (zero local
-    /// cap).
+    /// A [`ConfigError`] naming the setting: `url` (not a Redis URL; a
+    /// password in it is masked in the error), `timeout` or
+    /// `connect_timeout` (zero), `short_circuit_capacity` (zero),
+    /// `local_max_keys` (zero).
     pub fn build(self) -> Result<RedisStore, ConfigError> {
         let client = Client::open(self.url.as_str()).map_err(|_| {
             ConfigError::new(
-                "RedisStore url",
-                mask_password(&self.url),
+                "RedisStore",
+                "url",
+                hardening_core::url::mask_password(&self.url),
                 "a Redis URL such as redis://127.0.0.1:6379/",
             )
         })?;
         if self.timeout.is_zero() {
             return Err(ConfigError::new(
-                "RedisStore timeout",
+                "RedisStore",
+                "timeout",
                 format_args!("{:?}", self.timeout),
                 "a timeout longer than zero, such as 50ms",
             ));
         }
         if self.connect_timeout.is_zero() {
             return Err(ConfigError::new(
-                "RedisStore connect_timeout",
+                "RedisStore",
+                "connect_timeout",
                 format_args!("{:?}", self.connect_timeout),
                 "a timeout longer than zero, such as 1s",
             ));
         }
         if self.short_circuit == Some(0) {
             return Err(ConfigError::new(
-                "RedisStore short_circuit_capacity",
+                "RedisStore",
+                "short_circuit_capacity",
                 0,
                 "at least one key (or without_short_circuit())",
+            ));
+        }
+        if self.local_max_keys == 0 && matches!(self.failure_policy, FailurePolicy::Local) {
+            return Err(ConfigError::new(
+                "RedisStore",
+                "local_max_keys",
+                0,
+                "at least one tracked key",
             ));
         }
         let local = match self.failure_policy {
@@ -490,21 +501,6 @@ impl RedisStoreBuilder {
             }),
         })
     }
-}
-
-/// `redis://user:secret@host/` → `redis://user:***@host/`, so a password
-/// never reaches an error message or a log.
-fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let user = userinfo.split_once(':').map_or("", |(user, _)| user);
-    format!("{scheme}://{user}:***{}", &rest[at..])
 }
 
 impl Inner {
@@ -764,45 +760,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask_password("redis://user:s3cret@host:6379/0"),
-            "redis://user:***@host:6379/0"
-        );
-        assert_eq!(mask_password("redis://:s3cret@host/"), "redis://:***@host/");
-        assert_eq!(mask_password("redis://host:6379/"), "redis://host:6379/");
-        assert_eq!(mask_password("nonsense"), "nonsense");
-    }
-
-    #[test]
     fn builder_rejects_bad_settings() {
         let err = RedisStore::builder("http://:hunter2@example.com/")
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "RedisStore url");
+        assert_eq!((err.component(), err.field()), ("RedisStore", "url"));
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.value().contains("example.com"), "{err}");
         let err = RedisStore::builder("redis://127.0.0.1/")
             .timeout(Duration::ZERO)
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "RedisStore timeout");
+        assert_eq!(err.field(), "timeout");
         assert_eq!(err.value(), "0ns");
         let err = RedisStore::builder("redis://127.0.0.1/")
             .connect_timeout(Duration::ZERO)
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "RedisStore connect_timeout");
+        assert_eq!(err.field(), "connect_timeout");
         let err = RedisStore::builder("redis://127.0.0.1/")
             .short_circuit_capacity(0)
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "RedisStore short_circuit_capacity");
+        assert_eq!(err.field(), "short_circuit_capacity");
         let err = RedisStore::builder("redis://127.0.0.1/")
             .local_max_keys(0)
             .build()
             .unwrap_err();
-        assert_eq!(err.field(), "max_keys");
+        assert_eq!(err.field(), "local_max_keys");
         let store = RedisStore::builder("redis://127.0.0.1/").build().unwrap();
         assert_eq!(store.key_prefix(), DEFAULT_KEY_PREFIX);
         assert_eq!(store.failure_policy(), FailurePolicy::Local);

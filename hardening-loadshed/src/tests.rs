@@ -1,0 +1,431 @@
+//! Tests of the tower glue, driven with `tower::ServiceExt`.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hardening_core::clock::{Clock, FakeClock};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use tower::{service_fn, BoxError, Service, ServiceExt};
+
+use crate::algorithm::{Aimd, Gradient2};
+use crate::{ConcurrencyLimitLayer, LimitChange, Overloaded, PathClassifier, Priority, Shares};
+
+/// A body of `frames` one-byte frames, to see when the slot is released.
+struct Frames {
+    left: u8,
+}
+
+impl Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        self.left -= 1;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+    }
+}
+
+fn get(path: &str) -> Request<()> {
+    Request::get(path).body(()).unwrap()
+}
+
+fn ok_service(
+    calls: Arc<AtomicUsize>,
+) -> impl Service<Request<()>, Response = Response<Frames>, Error = Infallible, Future: Send> + Clone
+{
+    service_fn(move |_req: Request<()>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, Infallible>(Response::new(Frames { left: 2 })) }
+    })
+}
+
+#[tokio::test]
+async fn refuses_at_once_with_503_retry_after_and_problem_json() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = ConcurrencyLimitLayer::builder()
+        .limit(1)
+        .retry_after(Duration::from_millis(2500))
+        .build()
+        .unwrap();
+    let svc = layer.layer(ok_service(calls.clone()));
+    let first = svc.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let refused = svc.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "3");
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body = refused.into_body().collect().await.unwrap().to_bytes();
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(text.contains("\"status\":503"), "{text}");
+    assert!(text.contains("\"priority\":\"default\""), "{text}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "a refused request never reaches the inner service"
+    );
+    assert_eq!(layer.limiter().rejected(Priority::Default), 1);
+    drop(first);
+    assert_eq!(svc.oneshot(get("/")).await.unwrap().status(), 200);
+}
+
+use tower_layer::Layer;
+
+#[tokio::test]
+async fn slot_is_held_until_the_body_ends_not_at_headers() {
+    let layer = ConcurrencyLimitLayer::new(1).unwrap();
+    let limiter = layer.limiter().clone();
+    let svc = layer.layer(ok_service(Arc::default()));
+    let resp = svc.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(
+        limiter.in_flight().total(),
+        1,
+        "headers are out, body still to come"
+    );
+    let mut body = resp.into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "x");
+    assert_eq!(limiter.in_flight().total(), 1);
+    body.frame().await.unwrap().unwrap();
+    assert!(body.frame().await.is_none());
+    assert_eq!(
+        limiter.in_flight().total(),
+        0,
+        "released at the end of the body"
+    );
+    assert!(!body.holds_permit());
+}
+
+#[tokio::test]
+async fn dropping_the_body_or_an_empty_body_releases_the_slot() {
+    let layer = ConcurrencyLimitLayer::new(1).unwrap();
+    let limiter = layer.limiter().clone();
+    let svc = layer.layer(ok_service(Arc::default()));
+    let resp = svc.clone().oneshot(get("/")).await.unwrap();
+    drop(resp);
+    assert_eq!(limiter.in_flight().total(), 0);
+
+    let empty = ConcurrencyLimitLayer::new(1).unwrap();
+    let limiter = empty.limiter().clone();
+    let svc = empty.layer(service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    }));
+    let resp = svc.oneshot(get("/")).await.unwrap();
+    assert_eq!(
+        limiter.in_flight().total(),
+        0,
+        "an empty body is over before it is read"
+    );
+    drop(resp);
+}
+
+#[tokio::test]
+async fn cancelling_the_response_future_releases_the_slot() {
+    let layer = ConcurrencyLimitLayer::new(1).unwrap();
+    let limiter = layer.limiter().clone();
+    let mut svc = layer.layer(service_fn(|_req: Request<()>| async {
+        std::future::pending::<()>().await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    }));
+    let fut = svc.ready().await.unwrap().call(get("/"));
+    assert_eq!(limiter.in_flight().total(), 1);
+    let timed_out = tokio::time::timeout(Duration::from_millis(1), fut);
+    tokio::time::pause();
+    assert!(timed_out.await.is_err());
+    assert_eq!(limiter.in_flight().total(), 0);
+}
+
+#[tokio::test]
+async fn inner_errors_release_the_slot_and_pass_through() {
+    let layer = ConcurrencyLimitLayer::new(1).unwrap();
+    let limiter = layer.limiter().clone();
+    let svc = layer.layer(service_fn(|_req: Request<()>| async {
+        Err::<Response<Full<Bytes>>, &'static str>("boom")
+    }));
+    assert_eq!(svc.oneshot(get("/")).await.unwrap_err(), "boom");
+    assert_eq!(limiter.in_flight().total(), 0);
+}
+
+#[tokio::test]
+async fn client_modes_return_typed_errors() {
+    let layer = ConcurrencyLimitLayer::new(1).unwrap().into_box_error();
+    let svc = layer.layer(service_fn(|_req: Request<()>| async {
+        Ok::<_, BoxError>(Response::new(Full::new(Bytes::from("ok"))))
+    }));
+    let held = svc.clone().oneshot(get("/")).await.unwrap();
+    let err = svc.clone().oneshot(get("/")).await.unwrap_err();
+    assert_eq!(
+        Overloaded::find(&*err),
+        Some(&Overloaded {
+            priority: Priority::Default,
+            limit: 1,
+            retry_after: Duration::from_secs(1)
+        })
+    );
+    drop(held);
+
+    #[derive(Debug, PartialEq)]
+    enum ClientError {
+        Overloaded(u32),
+    }
+    impl From<Overloaded> for ClientError {
+        fn from(o: Overloaded) -> Self {
+            ClientError::Overloaded(o.limit)
+        }
+    }
+    let layer = ConcurrencyLimitLayer::new(1).unwrap().into_error();
+    let svc = layer.layer(service_fn(|_req: Request<()>| async {
+        Ok::<_, ClientError>(Response::new(Full::new(Bytes::from("ok"))))
+    }));
+    let held = svc.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(
+        svc.oneshot(get("/")).await.unwrap_err(),
+        ClientError::Overloaded(1)
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn priorities_shed_sheddable_first_and_probes_are_never_shed() {
+    let layer = ConcurrencyLimitLayer::builder()
+        .limit(4)
+        .classify(PathClassifier::new().critical("/auth").sheddable("/llm"))
+        .shares(Shares::new(0.25, 0.25).unwrap())
+        .bypass_path("/healthz")
+        .build()
+        .unwrap();
+    let limiter = layer.limiter().clone();
+    let svc = layer.layer(ok_service(Arc::default()));
+    let status = |path: &'static str| {
+        let svc = svc.clone();
+        async move { svc.oneshot(get(path)).await.unwrap() }
+    };
+    let mut held = vec![];
+    held.push(status("/llm").await);
+    held.push(status("/llm").await);
+    assert_eq!(
+        status("/llm").await.status(),
+        503,
+        "sheddable may use 2 of 4"
+    );
+    held.push(status("/").await);
+    assert_eq!(status("/").await.status(), 503, "default may use 3 of 4");
+    held.push(status("/auth").await);
+    assert!(held.iter().all(|r| r.status() == 200));
+    assert_eq!(
+        status("/auth").await.status(),
+        503,
+        "the limit holds for critical too"
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            status("/healthz").await.status(),
+            200,
+            "probes bypass the limit"
+        );
+    }
+    assert_eq!(limiter.in_flight().total(), 4);
+    assert_eq!(limiter.rejected(Priority::Sheddable), 1);
+    assert_eq!(limiter.rejected(Priority::Critical), 1);
+}
+
+#[tokio::test]
+async fn an_adaptive_limit_moves_with_measured_latency_on_a_fake_clock() {
+    let clock = FakeClock::new();
+    let changes = Arc::new(Mutex::new(Vec::<LimitChange>::new()));
+    let seen = changes.clone();
+    let layer = ConcurrencyLimitLayer::builder()
+        .algorithm(
+            Gradient2::builder()
+                .initial_limit(10)
+                .probe_interval(None)
+                .build()
+                .unwrap(),
+        )
+        .window(Duration::from_millis(100))
+        .min_samples(5)
+        .clock(clock.clone())
+        .on_limit_change(move |c| seen.lock().unwrap().push(*c))
+        .build()
+        .unwrap();
+    let limiter = layer.limiter().clone();
+    let latency = Arc::new(Mutex::new(Duration::from_millis(10)));
+    let (c, l) = (clock.clone(), latency.clone());
+    let mut svc = layer.layer(service_fn(move |_req: Request<()>| {
+        let (c, d) = (c.clone(), *l.lock().unwrap());
+        let done = c.now() + d;
+        async move {
+            // The request takes `d` on the fake clock, from its start.
+            if c.now() < done {
+                c.set(done);
+            }
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        }
+    }));
+    // Ten requests in flight at once per window, each taking 10 ms.
+    for _ in 0..3 {
+        let futs: Vec<_> = (0..10).map(|_| svc.call(get("/"))).collect();
+        for f in futs {
+            f.await.unwrap();
+        }
+        clock.advance(Duration::from_millis(100));
+    }
+    assert!(
+        limiter.limit() > 10,
+        "low latency, busy windows: the limit grew to {}",
+        limiter.limit()
+    );
+    let grown = limiter.limit();
+    *latency.lock().unwrap() = Duration::from_millis(200);
+    for _ in 0..3 {
+        let futs: Vec<_> = (0..10).map(|_| svc.call(get("/"))).collect();
+        for f in futs {
+            f.await.unwrap();
+        }
+        clock.advance(Duration::from_millis(100));
+    }
+    assert!(
+        limiter.limit() < grown,
+        "slow answers: the limit fell to {}",
+        limiter.limit()
+    );
+    let changes = changes.lock().unwrap();
+    assert!(changes.len() >= 2);
+    assert!(changes
+        .iter()
+        .all(|c| c.algorithm == "gradient2" && c.from != c.to));
+}
+
+#[tokio::test]
+async fn overload_answers_count_as_drops_for_aimd() {
+    let clock = FakeClock::new();
+    let layer = ConcurrencyLimitLayer::builder()
+        .algorithm(Aimd::builder().initial_limit(20).build().unwrap())
+        .window(Duration::from_millis(10))
+        .min_samples(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let limiter = layer.limiter().clone();
+    let svc = layer.layer(service_fn(|_req: Request<()>| async {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        Ok::<_, Infallible>(resp)
+    }));
+    for _ in 0..3 {
+        clock.advance(Duration::from_millis(10));
+        svc.clone().oneshot(get("/")).await.unwrap();
+    }
+    // 20 × 0.9³ = 14.6
+    assert_eq!(limiter.limit(), 15);
+}
+
+#[test]
+fn builder_errors_name_the_field() {
+    let field = |b: crate::ConcurrencyLimitLayerBuilder| b.build().unwrap_err().field();
+    assert_eq!(field(ConcurrencyLimitLayer::builder().limit(0)), "limit");
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().retry_after(Duration::ZERO)),
+        "retry_after"
+    );
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().window(Duration::ZERO)),
+        "window"
+    );
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().min_samples(0)),
+        "min_samples"
+    );
+    assert_eq!(
+        field(ConcurrencyLimitLayer::builder().bypass_path("healthz")),
+        "bypass_path"
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn limit_changes_emit_rate_limited_tracing_events() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        let clock = FakeClock::new();
+        let hooks = Arc::new(AtomicUsize::new(0));
+        let h = hooks.clone();
+        let layer = ConcurrencyLimitLayer::builder()
+            .algorithm(Aimd::builder().initial_limit(50).build().unwrap())
+            .window(Duration::from_millis(10))
+            .min_samples(1)
+            .log_interval(Duration::from_secs(1))
+            .clock(clock.clone())
+            .on_limit_change(move |_| {
+                h.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        let limiter = layer.limiter();
+        // Every window has a drop: the limit falls each time (50 → 45 → …).
+        let window = || {
+            clock.advance(Duration::from_millis(10));
+            let mut p = limiter.try_acquire(Priority::Default).unwrap();
+            p.record(crate::Outcome::Dropped);
+        };
+        for _ in 0..5 {
+            window(); // five changes within 50 ms
+        }
+        clock.advance(Duration::from_secs(1));
+        window();
+        assert_eq!(
+            hooks.load(Ordering::SeqCst),
+            6,
+            "the hook sees every change"
+        );
+    });
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("concurrency limit changed"))
+        .collect();
+    assert_eq!(
+        events.len(),
+        2,
+        "one event, then one after the interval: {text}"
+    );
+    assert!(
+        events[0].contains("from=50") && events[0].contains("to=45"),
+        "{}",
+        events[0]
+    );
+    assert!(events[1].contains("suppressed=4"), "{}", events[1]);
+}

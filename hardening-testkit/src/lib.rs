@@ -1,0 +1,13 @@
+//! Test support shared by the crates of the `hardening` workspace, written
+//! once instead of once per crate: real `redis-server` processes
+//! ([`redis`]) and an in-memory log sink ([`LogBuffer`]).
+//!
+//! A dev-dependency only (`publish = false`); no library crate depends on it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod log;
+pub mod redis;
+
+pub use log::LogBuffer;
+pub use redis::RedisServer;

@@ -1,0 +1,176 @@
+//! Real Redis for tests: the shared server of the run (`REDIS_URL`) or a
+//! `redis-server` process of a test's own, for tests that kill it.
+//!
+//! Outside CI a missing Redis skips the test (saying so on stderr); in CI
+//! (`CI` set) it fails the test, so the Redis tests cannot silently vanish.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The shared Redis of this run (`REDIS_URL`), or `None` (after saying so)
+/// when it is unset outside CI.
+///
+/// # Panics
+///
+/// When `REDIS_URL` is unset and `CI` is set.
+pub fn url(test: &str) -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{test}: REDIS_URL is not set, but CI is: the Redis tests must run in CI")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: REDIS_URL is not set (start redis-server and export \
+                 REDIS_URL=redis://127.0.0.1:6379/ to run the Redis tests)"
+            );
+            None
+        }
+    }
+}
+
+/// A key prefix no other test, process or run uses.
+pub fn unique_prefix(test: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "hardening-test:{test}:{}:{nanos}:{}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A `redis-server` process on a free loopback port, without persistence,
+/// killed on drop (so a test may kill it without disturbing others).
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers `PING`. `None` (after saying
+    /// so) when `redis-server` cannot run outside CI.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` cannot run and `CI` is set.
+    pub fn start(test: &str) -> Option<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = RedisServer { port, child: None };
+        match server.spawn() {
+            Ok(()) => Some(server),
+            Err(err) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED {test}: cannot run redis-server ({err})");
+                None
+            }
+            Err(err) => panic!("{test}: cannot run redis-server in CI: {err}"),
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        // Waiting for a child process to open its port: there is no event to
+        // await, so poll with a bound.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.command("PING").as_deref() == Some("+PONG") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(std::io::Error::other(
+            "redis-server did not answer PING within 10 s",
+        ))
+    }
+
+    /// Sends one inline command and returns the first line of the reply
+    /// (`+PONG`, `:3`, …); `None` when the server does not answer.
+    pub fn command(&self, command: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .ok()?;
+        stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).ok()?;
+        Some(line.trim_end().to_owned())
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to clients) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty, after [`kill`](Self::kill).
+    ///
+    /// # Errors
+    ///
+    /// When `redis-server` cannot run or does not answer within 10 s.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.kill();
+        self.spawn()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_of_our_own_answers_dies_and_comes_back() {
+        let Some(mut server) = RedisServer::start("testkit") else {
+            return;
+        };
+        assert_eq!(server.command("SET k 1").as_deref(), Some("+OK"));
+        assert_eq!(server.command("GET k").as_deref(), Some("$1"));
+        server.kill();
+        assert_eq!(server.command("PING"), None);
+        server.restart().unwrap();
+        assert_eq!(server.command("PING").as_deref(), Some("+PONG"));
+        assert_eq!(
+            server.command("EXISTS k").as_deref(),
+            Some(":0"),
+            "empty after restart"
+        );
+    }
+
+    #[test]
+    fn prefixes_are_unique() {
+        assert_ne!(unique_prefix("t"), unique_prefix("t"));
+    }
+}
