@@ -254,7 +254,10 @@ impl Service<Request<()>> for Noop {
     }
 }
 
-fn drive<S: Service<Request<()>, Response = Response<B>>, B>(svc: &mut S, req: Request<()>) -> bool {
+fn drive<S: Service<Request<()>, Response = Response<B>>, B>(
+    svc: &mut S,
+    req: Request<()>,
+) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     if !matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
         return false;
@@ -325,7 +328,10 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 /// # Errors
 ///
 /// A message when a policy is invalid.
-pub fn run(config: &LoadConfig, mut progress: impl FnMut(Progress)) -> Result<Vec<LoadReport>, String> {
+pub fn run(
+    config: &LoadConfig,
+    mut progress: impl FnMut(Progress),
+) -> Result<Vec<LoadReport>, String> {
     let mut quotas = Vec::new();
     for (name, count, window) in &config.policies {
         let q = Quota::new(*count, *window).map_err(|e| e.to_string())?;
@@ -357,7 +363,8 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(Progress)) -> Result<Ve
             .map(|(name, q)| Policy::new(name.clone(), *q))
             .collect();
         let store = InMemoryStore::with_max_keys(max_keys).map_err(|e| e.to_string())?;
-        let layer_store = std::sync::Arc::new(InMemoryStore::with_max_keys(max_keys).map_err(|e| e.to_string())?);
+        let layer_store =
+            std::sync::Arc::new(InMemoryStore::with_max_keys(max_keys).map_err(|e| e.to_string())?);
         let governors: Vec<DefaultKeyedRateLimiter<u32>> = quotas
             .iter()
             .map(|(_, q)| {
@@ -427,7 +434,10 @@ pub fn run(config: &LoadConfig, mut progress: impl FnMut(Progress)) -> Result<Ve
                 });
             }
             stop.store(true, Ordering::Relaxed);
-            handles.into_iter().map(|h| h.join().expect("load thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("load thread"))
+                .collect()
         });
         let elapsed = start.elapsed();
         let tracked = match target {
@@ -481,7 +491,9 @@ pub fn table(config: &LoadConfig, reports: &[LoadReport]) -> String {
         policies.join(","),
         config.duration
     );
-    out.push_str("| target | decisions/s | admitted | rejected | p50 | p99 | p99.9 | tracked | B/key |\n");
+    out.push_str(
+        "| target | decisions/s | admitted | rejected | p50 | p99 | p99.9 | tracked | B/key |\n",
+    );
     out.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         let _ = writeln!(

@@ -6,9 +6,9 @@
 
 use std::io::Write as _;
 
-use hardening_testkit::LogBuffer;
 use hardening_redact::fmt::{RedactingFields, RedactingFormat, RedactingMakeWriter};
 use hardening_redact::Redactor;
+use hardening_testkit::LogBuffer;
 use proptest::prelude::*;
 use tracing_subscriber::fmt::MakeWriter as _;
 
