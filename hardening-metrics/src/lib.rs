@@ -7,6 +7,7 @@
 //! | piece | what it does |
 //! |---|---|
 //! | [`http::HttpMetricsLayer`] | OpenTelemetry HTTP server metrics: request duration until the body ends, active requests, optional body sizes; `http_route` from a route template, one fixed label for unmatched requests |
+//! | [`exposition::MetricsService`] | the `/metrics` endpoint: OpenMetrics 1.0.0 or Prometheus text 0.0.4 by `Accept` |
 //!
 //! # Example
 //!
@@ -37,6 +38,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod error;
+pub mod exposition;
 pub mod http;
 
 pub use error::ConfigError;
