@@ -29,6 +29,7 @@ const ISOLATED_ENV: &[&str] = &[
     "PUBLIC_HOSTS",
     "SHUTDOWN_DEADLINE_MS",
     "TOKEN_SECRET",
+    "METRICS_ADDR",
 ];
 
 /// A running `secure_api` process.
@@ -51,6 +52,7 @@ impl SecureApi {
             cmd.env_remove(name);
         }
         cmd.env("ADDR", "127.0.0.1:0");
+        cmd.env("METRICS_ADDR", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }

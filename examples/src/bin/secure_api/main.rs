@@ -17,6 +17,7 @@
 mod cli;
 mod limits;
 mod logging;
+mod metrics;
 mod probes;
 mod security;
 mod token;
@@ -79,10 +80,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tokens: tokens.clone(),
     });
     let app = limits::apply(app, &config, &tokens).await?;
+    let metrics = metrics::Metrics::new();
+    let app = metrics.apply(app);
     let app = probes.apply(app);
     let app = security::apply(app, &config)?;
     let app = logging::apply(app);
 
+    metrics.serve().await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     let phases = probes.shutdown_phases();
