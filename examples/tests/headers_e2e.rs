@@ -30,7 +30,7 @@ const STRICT: &[(&str, &str)] = &[
 const API: &[(&str, &str)] = &[
     (
         "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'",
+        "default-src 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'",
     ),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
@@ -79,7 +79,9 @@ fn csp_nonce(csp: &str) -> String {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'));
     assert!(
-        csp.contains(&format!("script-src 'self' 'nonce-{nonce}';")),
+        csp.contains(&format!(
+            "script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-{nonce}';"
+        )),
         "{csp}"
     );
     assert!(
@@ -130,13 +132,21 @@ async fn html_page_has_every_header_and_a_fresh_nonce_that_its_inline_code_uses(
         let csp = value(h, "content-security-policy");
         assert!(
             csp.starts_with(
-                "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; \
-             img-src 'self' data:; object-src 'none'; script-src 'self' 'nonce-"
+                "default-src 'none'; base-uri 'none'; connect-src 'self'; font-src 'self'; \
+                 form-action 'self'; frame-ancestors 'none'; img-src 'self' data:; \
+                 manifest-src 'self'; object-src 'none'; \
+                 script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-"
             ),
             "{csp}"
         );
+        assert!(
+            csp.contains("; require-trusted-types-for 'script'; trusted-types 'none'"),
+            "{csp}"
+        );
         assert!(!csp.contains("upgrade-insecure-requests"), "{csp}");
-        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        // 'unsafe-inline' is only the fallback for pre-nonce browsers, next
+        // to the nonce and 'strict-dynamic' that make current ones ignore it
+        assert_eq!(csp.matches("'unsafe-inline'").count(), 1, "{csp}");
         let nonce = csp_nonce(csp);
 
         let body = String::from_utf8(res.body().to_vec()).unwrap();

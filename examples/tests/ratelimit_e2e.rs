@@ -15,7 +15,12 @@ async fn login_as(api: &SecureApi, user: &str, forwarded_for: Option<&str>) -> R
         .request("POST", "/auth/login")
         .header("content-type", "application/json");
     if let Some(xff) = forwarded_for {
-        req = req.header("x-forwarded-for", xff);
+        // as a TLS-terminating proxy relays it: a relayed remote client is not
+        // exempt from the HTTPS redirect as loopback (issue 11 item 5), and
+        // from an untrusted peer both headers are ignored
+        req = req
+            .header("x-forwarded-for", xff)
+            .header("x-forwarded-proto", "https");
     }
     let body = format!(r#"{{"username":"{user}","password":"hunter2"}}"#);
     api.send(req.body(Bytes::from(body)).unwrap()).await

@@ -75,7 +75,7 @@ async fn a_trickling_client_cannot_hold_shutdown_open() {
     .await;
     let mut stream = tokio::net::TcpStream::connect(api.addr).await.unwrap();
     let head = format!(
-        "POST /auth/login HTTP/1.1\r\nHost: {}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{{\"username\":",
+        "POST /llm/complete HTTP/1.1\r\nHost: {}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{{\"prompt\":",
         api.addr
     );
     stream.write_all(head.as_bytes()).await.unwrap();

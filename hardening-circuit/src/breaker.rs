@@ -125,7 +125,10 @@ impl Breaker {
     }
 
     /// Closes the breaker and clears its window, its rejection count and its
-    /// open-duration backoff.
+    /// open-duration backoff. Calls admitted before the reset still run, but
+    /// their outcomes are not counted in the fresh window (also when the
+    /// breaker was already closed), so a reset racing with calls in flight
+    /// can neither trip the breaker nor skew its counters.
     pub fn reset(&self) {
         let change = self.shared.core.reset(self.shared.now());
         self.shared.emit(change);

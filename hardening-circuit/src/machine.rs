@@ -461,6 +461,12 @@ impl Core {
         }
         if state_of(word) == to {
             if to == State::Closed {
+                // A new generation first, so calls admitted before the reset
+                // record nothing in the fresh window (`record_closed` drops
+                // a permit whose word is not current).
+                let generation = (word >> GEN_SHIFT).wrapping_add(1);
+                self.word
+                    .store((generation << GEN_SHIFT) | to.bits(), Ordering::Release);
                 self.window.reset();
                 self.settled.store(0, Ordering::Relaxed);
                 self.consecutive.store(0, Ordering::Relaxed);
@@ -1102,5 +1108,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Issue 11, item 9: `reset()` of a closed breaker starts a new
+    /// generation, so a call admitted before the reset records nothing in
+    /// the fresh window.
+    #[test]
+    fn reset_of_a_closed_breaker_drops_results_admitted_before_it() {
+        let c = core(count10());
+        calls(&c, Outcome::Failure, 9, 0);
+        let before: Vec<Permit> = (0..10)
+            .map(|_| c.try_acquire(0).0.expect("closed"))
+            .collect();
+        assert!(c.reset(0).is_none(), "closed to closed is no state change");
+        assert_eq!(c.state(), State::Closed);
+        for permit in before {
+            assert!(c.record(permit, Outcome::Failure, 0, 0).is_none());
+        }
+        assert_eq!(c.state(), State::Closed, "ten stale failures do not trip");
+        let m = c.metrics(0);
+        assert_eq!((m.calls, m.failures), (0, 0));
+        // calls admitted after the reset count as usual
+        calls(&c, Outcome::Failure, 10, 0);
+        assert_eq!(c.state(), State::Open);
+    }
+
+    /// Many threads recording successes while another resets in a loop
+    /// (recording one failure after each reset, so the ring always holds a
+    /// failure for a success to overwrite): the breaker never opens and its
+    /// counters never wrap.
+    #[test]
+    fn successes_racing_resets_never_open_the_breaker() {
+        let c = std::sync::Arc::new(core(
+            CircuitBreakerBuilder::new()
+                .sliding_window(SlidingWindow::count(4))
+                .minimum_calls(2)
+                .failure_rate_threshold(0.6)
+                .jitter(0.0),
+        ));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                let (c, stop) = (&c, &stop);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let permit = c.try_acquire(0).0.expect("never opens");
+                        assert!(c.record(permit, Outcome::Success, 0, 0).is_none());
+                    }
+                });
+            }
+            for _ in 0..20_000 {
+                c.reset(0);
+                let permit = c.try_acquire(0).0.expect("never opens");
+                let change = c.record(permit, Outcome::Failure, 0, 0);
+                assert!(change.is_none(), "one failure cannot trip: {change:?}");
+                let m = c.metrics(0);
+                assert!(m.failures <= m.calls && m.calls <= 4, "{m:?}");
+                assert_eq!(m.state, State::Closed);
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(c.state(), State::Closed);
     }
 }

@@ -112,15 +112,32 @@ impl CountWindow {
     }
 
     fn record(&self, failure: bool, slow: bool) {
+        let (old, new) = self.claim(failure, slow);
+        self.settle(old, new);
+    }
+
+    /// First half of [`record`](Self::record): puts the outcome in its slot
+    /// and returns `(replaced, written)`.
+    #[inline]
+    fn claim(&self, failure: bool, slow: bool) -> (u8, u8) {
         let i = self.next.fetch_add(1, Relaxed);
         let new = FILLED | if failure { FAILED } else { 0 } | if slow { SLOW } else { 0 };
         let slot = &self.slots[(i % self.slots.len() as u64) as usize];
-        let old = slot.swap(new, Relaxed);
+        (slot.swap(new, Relaxed), new)
+    }
+
+    /// Second half of [`record`](Self::record): moves the totals by what
+    /// the slot lost and gained. Every change of a slot goes through a swap
+    /// (here and in [`reset`](Self::reset)) that returns the replaced
+    /// outcome exactly once, so the totals always come back to the number
+    /// of flagged slots, whatever ran in between.
+    #[inline]
+    fn settle(&self, old: u8, new: u8) {
         if old == new {
             return;
         }
-        Self::adjust(&self.failures, old & FAILED != 0, failure);
-        Self::adjust(&self.slow, old & SLOW != 0, slow);
+        Self::adjust(&self.failures, old & FAILED != 0, new & FAILED != 0);
+        Self::adjust(&self.slow, old & SLOW != 0, new & SLOW != 0);
     }
 
     #[inline]
@@ -137,20 +154,36 @@ impl CountWindow {
     }
 
     fn counts(&self) -> Counts {
+        let calls = self.next.load(Relaxed).min(self.slots.len() as u64);
+        // A total is briefly "below zero" (wrapped) when a writer that
+        // removed a flag settles before the writer that set it: that reads
+        // as zero, never as a huge count. Nor can a window hold more
+        // failures than calls.
+        let total = |counter: &AtomicU64| {
+            let v = counter.load(Relaxed);
+            if v > self.slots.len() as u64 {
+                0
+            } else {
+                v.min(calls)
+            }
+        };
         Counts {
-            calls: self.next.load(Relaxed).min(self.slots.len() as u64),
-            failures: self.failures.load(Relaxed),
-            slow: self.slow.load(Relaxed),
+            calls,
+            failures: total(&self.failures),
+            slow: total(&self.slow),
         }
     }
 
+    /// Empties the ring. Each slot is swapped out and the totals lose what
+    /// it held, so a writer racing with the reset (between its
+    /// [`claim`](Self::claim) and its [`settle`](Self::settle)) leaves the
+    /// totals consistent instead of wrapping them below zero.
     fn reset(&self) {
-        self.next.store(0, Relaxed);
         for slot in self.slots.iter() {
-            slot.store(0, Relaxed);
+            let old = slot.swap(0, Relaxed);
+            self.settle(old, 0);
         }
-        self.failures.store(0, Relaxed);
-        self.slow.store(0, Relaxed);
+        self.next.store(0, Relaxed);
     }
 }
 
@@ -488,5 +521,49 @@ mod tests {
         w.reset();
         assert_eq!(w.counts(0), Counts::default());
         assert!(!w.may_trip(0));
+    }
+
+    /// Issue 11, item 9: a success in flight while the window is reset
+    /// replaces a failure, the reset clears the ring, then the success
+    /// settles. The totals used to be zeroed by the reset and then wrapped
+    /// to `u64::MAX` by the success's decrement: a closed breaker with only
+    /// successes in its window then tripped.
+    #[test]
+    fn a_success_settling_after_a_reset_never_wraps_the_failures() {
+        let w = CountWindow::new(2);
+        w.record(true, true);
+        w.record(false, false);
+        assert_eq!((w.counts().failures, w.counts().slow), (1, 1));
+        let (old, new) = w.claim(false, false); // overwrites the failure
+        assert_eq!(old, FILLED | FAILED | SLOW);
+        w.reset();
+        w.settle(old, new);
+        assert_eq!(w.failures.load(Relaxed), 0, "no wrap, no drift");
+        assert_eq!(w.slow.load(Relaxed), 0);
+        assert_eq!(w.counts(), Counts::default());
+        // and the window keeps counting exactly
+        w.record(true, false);
+        w.record(false, false);
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 2,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+
+    /// A total that is briefly below zero (two writers on one slot settling
+    /// out of order) reads as zero.
+    #[test]
+    fn transiently_negative_totals_read_as_zero() {
+        let w = CountWindow::new(1);
+        let (old_a, new_a) = w.claim(true, false); // A writes a failure
+        let (old_b, new_b) = w.claim(false, false); // B replaces it
+        w.settle(old_b, new_b); // B settles first: failures "-1"
+        assert_eq!(w.counts().failures, 0);
+        w.settle(old_a, new_a);
+        assert_eq!(w.failures.load(Relaxed), 0);
     }
 }

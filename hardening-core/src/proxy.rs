@@ -17,6 +17,21 @@
 //! let a client inject, say, `Forwarded: for=1.2.3.4` through a proxy that only
 //! appends `X-Forwarded-For`. Pick the one your proxies write.
 //!
+//! # Hostile bytes
+//!
+//! Field lines are cut into members at every `,` byte, on the raw bytes and
+//! without honouring quotes, before anything is decoded. Whatever a client
+//! writes — obs-text, an unterminated `"`, brackets, `;` — therefore stays
+//! inside its own members and cannot change how the members a proxy
+//! appended to its right are read, whether the proxy appended to the
+//! client's line or added a line of its own. `Forwarded` elements are then
+//! parsed strictly (a malformed element stops the walk, it never borrows
+//! from its neighbour). At most [`MAX_HOPS`] members are read.
+//!
+//! The scheme ([`TrustedProxies::scheme`]) comes from the connection
+//! ([`ConnectionScheme`]) or a trusted proxy only, never from the request
+//! target, which the client writes.
+//!
 //! # Example
 //!
 //! ```
@@ -100,11 +115,13 @@ impl Scheme {
         }
     }
 
-    fn parse(value: &str) -> Option<Self> {
-        let value = value.trim().trim_matches('"');
-        if value.eq_ignore_ascii_case("https") {
+    /// `http` or `https`, case-insensitive, surrounded by optional
+    /// whitespace; anything else (quotes included) is `None`.
+    fn parse(value: &[u8]) -> Option<Self> {
+        let value = value.trim_ascii();
+        if value.eq_ignore_ascii_case(b"https") {
             Some(Scheme::Https)
-        } else if value.eq_ignore_ascii_case("http") {
+        } else if value.eq_ignore_ascii_case(b"http") {
             Some(Scheme::Http)
         } else {
             None
@@ -253,7 +270,7 @@ impl TrustedProxies {
     /// Whether `ip` is a trusted proxy. IPv4-mapped IPv6 addresses
     /// (`::ffff:10.0.0.1`) count as their IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
+        let ip = canonical_ip(ip);
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
@@ -269,26 +286,28 @@ impl TrustedProxies {
     /// [`client_ip`](Self::client_ip) from a known peer address and headers.
     ///
     /// When a hop the proxies wrote cannot be read (`unknown`, an obfuscated
-    /// identifier, garbage), the walk stops there and the address of the
-    /// proxy that reported it is returned: the client behind it cannot be
-    /// told apart, and it is never an address the client chose.
+    /// identifier, garbage, a malformed `Forwarded` element), the walk stops
+    /// there and the address of the proxy that reported it is returned: the
+    /// client behind it cannot be told apart, and it is never an address the
+    /// client chose. The result is canonical ([`canonical_ip`]).
     pub fn client_ip_from(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         self.walk(peer, headers).client
     }
 
     /// The scheme the client used: the connection's ([`ConnectionScheme`]),
-    /// else the request URI's, else — only when the peer is a trusted proxy —
-    /// the forwarded proto, else `http`.
+    /// else — only when the TCP peer is a trusted proxy — the forwarded proto,
+    /// else `http`.
     ///
     /// With `X-Forwarded-Proto` the rightmost value is used (the one the
     /// nearest proxy wrote); with `Forwarded`, the `proto` of the element that
     /// names the client.
+    ///
+    /// The request target is never read: an absolute-form target
+    /// (`GET https://example.com/ HTTP/1.1`) and an h2c `:scheme` are written
+    /// by the client, so a plaintext client could claim HTTPS with them.
     pub fn scheme<B>(&self, req: &Request<B>) -> Scheme {
         if let Some(ConnectionScheme(scheme)) = req.extensions().get::<ConnectionScheme>() {
             return *scheme;
-        }
-        if let Some(scheme) = req.uri().scheme_str().and_then(Scheme::parse) {
-            return scheme;
         }
         peer_addr(req.extensions())
             .and_then(|peer| self.forwarded_scheme_from(peer.ip(), req.headers()))
@@ -303,9 +322,7 @@ impl TrustedProxies {
         }
         match self.header {
             ProxyHeader::XForwardedFor => {
-                let last = header_values(headers, &X_FORWARDED_PROTO)
-                    .flat_map(|v| v.split(','))
-                    .next_back()?;
+                let last = list_members_rev(headers, &X_FORWARDED_PROTO).next()?;
                 Scheme::parse(last)
             }
             ProxyHeader::Forwarded => self.walk(peer, headers).proto,
@@ -313,49 +330,33 @@ impl TrustedProxies {
     }
 
     fn walk(&self, peer: IpAddr, headers: &HeaderMap) -> Hop {
-        let peer = peer.to_canonical();
+        let peer = canonical_ip(peer);
         let mut current = Hop {
             client: peer,
             proto: None,
+            members_read: 0,
         };
         if !self.contains(peer) {
             return current;
         }
-        match self.header {
-            ProxyHeader::XForwardedFor => {
-                let hops = header_values(headers, &X_FORWARDED_FOR)
-                    .rev()
-                    .flat_map(|v| v.rsplit(','))
-                    .take(MAX_HOPS);
-                for hop in hops {
-                    match parse_node(hop) {
-                        Some(ip) => {
-                            current.client = ip;
-                            if !self.contains(ip) {
-                                break;
-                            }
-                        }
-                        None => break,
-                    }
-                }
-            }
-            ProxyHeader::Forwarded => {
-                let elements = header_values(headers, &http::header::FORWARDED)
-                    .rev()
-                    .flat_map(split_forwarded_elements)
-                    .take(MAX_HOPS);
-                for element in elements {
-                    let (for_value, proto) = parse_forwarded_element(element);
-                    match for_value.and_then(parse_node) {
-                        Some(ip) => {
-                            current = Hop { client: ip, proto };
-                            if !self.contains(ip) {
-                                break;
-                            }
-                        }
-                        None => break,
-                    }
-                }
+        let name = match self.header {
+            ProxyHeader::XForwardedFor => &X_FORWARDED_FOR,
+            ProxyHeader::Forwarded => &http::header::FORWARDED,
+        };
+        for member in list_members_rev(headers, name) {
+            current.members_read += 1;
+            let (ip, proto) = match self.header {
+                ProxyHeader::XForwardedFor => (parse_node(member), None),
+                ProxyHeader::Forwarded => match ForwardedElement::parse(member) {
+                    Some(element) => (element.for_node.and_then(parse_node), element.proto),
+                    None => (None, None),
+                },
+            };
+            let Some(ip) = ip else { break };
+            current.client = ip;
+            current.proto = proto;
+            if !self.contains(ip) {
+                break;
             }
         }
         current
@@ -375,26 +376,69 @@ impl FromStr for TrustedProxies {
     }
 }
 
+/// `ip` in the one form to compare, match and key on: an IPv4-mapped IPv6
+/// address (`::ffff:127.0.0.1`, what a dual-stack socket reports for an
+/// IPv4 client) becomes its IPv4 address; every other address is unchanged.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use hardening_core::proxy::canonical_ip;
+///
+/// let mapped: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+/// assert_eq!(canonical_ip(mapped), "203.0.113.9".parse::<IpAddr>().unwrap());
+/// ```
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// Whether `ip` is a loopback address (`127.0.0.0/8`, `::1`), IPv4-mapped
+/// forms (`::ffff:127.0.0.1`) included: the test every "local requests
+/// only" rule of the hardening crates uses.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use hardening_core::proxy::is_loopback;
+///
+/// let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+/// assert!(is_loopback(mapped));
+/// assert!(!is_loopback("::ffff:10.0.0.1".parse().unwrap()));
+/// ```
+pub fn is_loopback(ip: IpAddr) -> bool {
+    canonical_ip(ip).is_loopback()
+}
+
 #[derive(Debug)]
 struct Hop {
     client: IpAddr,
     proto: Option<Scheme>,
+    /// List members looked at, at most [`MAX_HOPS`].
+    members_read: usize,
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-fn header_values<'a>(
+/// The members of every `name` field line, right to left, at most
+/// [`MAX_HOPS`] of them.
+///
+/// Lines are split at every `,` byte, on the raw bytes: a line is never
+/// decoded as a whole, so a byte a client wrote (obs-text, a quote, an
+/// unbalanced bracket) stays inside its own member and cannot change how the
+/// members to its right — the ones the proxies appended — are cut. No member
+/// of a forwarding header needs a literal comma (RFC 7239 `node` values and
+/// `proto` never contain one), so quotes are deliberately not honoured here.
+/// The iterator is lazy: it reads the bytes of the members it yields and
+/// nothing further left.
+fn list_members_rev<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
-) -> impl DoubleEndedIterator<Item = &'a str> + 'a {
-    // A value that is not visible ASCII cannot be a valid hop list. Skipping
-    // the field would let a client hide a proxy's hop, so it becomes a hop
-    // that fails to parse and stops the walk instead.
+) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .get_all(name)
         .iter()
-        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .rev()
+        .flat_map(|line| line.as_bytes().rsplit(|&b| b == b','))
+        .take(MAX_HOPS)
 }
 
 fn parse_net(s: &str) -> Result<IpNet, InvalidProxyCidr> {
@@ -408,67 +452,98 @@ fn parse_net(s: &str) -> Result<IpNet, InvalidProxyCidr> {
         })
 }
 
+/// The longest node worth parsing: `[` + a 45-character IPv6 address + a
+/// zone id + `]:65535` fits easily. Longer members are not addresses, and
+/// the cap keeps the parse of one member constant-time.
+const MAX_NODE_LEN: usize = 96;
+
 /// Parses one hop: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]`,
-/// `[2001:db8::1]:443`, optionally quoted.
-fn parse_node(raw: &str) -> Option<IpAddr> {
-    let s = raw.trim().trim_matches('"');
+/// `[2001:db8::1]:443`, surrounded by optional whitespace. Anything else
+/// (`unknown`, an obfuscated `_id`, quotes, zone ids outside brackets,
+/// obs-text) is `None`.
+fn parse_node(raw: &[u8]) -> Option<IpAddr> {
+    let raw = raw.trim_ascii();
+    if raw.is_empty() || raw.len() > MAX_NODE_LEN || !raw.is_ascii() {
+        return None;
+    }
+    let s = std::str::from_utf8(raw).ok()?;
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(ip.to_canonical());
+        return Some(canonical_ip(ip));
     }
     if let Ok(sock) = s.parse::<SocketAddr>() {
-        return Some(sock.ip().to_canonical());
+        return Some(canonical_ip(sock.ip()));
     }
-    let inner = s.strip_prefix('[')?.split(']').next()?;
+    // `[2001:db8::1]` without a port
+    let inner = s.strip_prefix('[')?.strip_suffix(']')?;
     inner
         .parse::<Ipv6Addr>()
         .ok()
-        .map(|ip| IpAddr::V6(ip).to_canonical())
+        .map(|ip| canonical_ip(IpAddr::V6(ip)))
 }
 
-/// Splits a `Forwarded` field value into elements, right to left, honouring
-/// quoted strings.
-fn split_forwarded_elements(value: &str) -> impl Iterator<Item = &str> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&value[start..i]);
-                start = i + 1;
+/// One RFC 7239 `forwarded-element`: `pair *( ";" pair )`, with
+/// `pair = token "=" ( token / quoted-string )`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ForwardedElement<'a> {
+    /// The `for` value, unquoted.
+    for_node: Option<&'a [u8]>,
+    proto: Option<Scheme>,
+}
+
+impl<'a> ForwardedElement<'a> {
+    /// Parses one element (already cut at commas by [`list_members_rev`]).
+    /// `None` for anything malformed: a pair without `=`, a name that is
+    /// not a token, an unterminated or embedded quote, a repeated `for` or
+    /// `proto`. A malformed element stops the walk like an unreadable hop
+    /// does; it never borrows bytes from a neighbouring element.
+    fn parse(element: &'a [u8]) -> Option<Self> {
+        let mut parsed = ForwardedElement::default();
+        let mut seen_proto = false;
+        for pair in element.split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
+            if pair.is_empty() {
+                continue;
             }
-            _ => {}
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (name, value) = (&pair[..eq], unquote(&pair[eq + 1..])?);
+            if name.is_empty() || !name.iter().copied().all(is_tchar) {
+                return None;
+            }
+            if name.eq_ignore_ascii_case(b"for") {
+                if parsed.for_node.replace(value).is_some() {
+                    return None;
+                }
+            } else if name.eq_ignore_ascii_case(b"proto") {
+                if std::mem::replace(&mut seen_proto, true) {
+                    return None;
+                }
+                parsed.proto = Scheme::parse(value);
+            }
         }
+        Some(parsed)
     }
-    parts.push(&value[start..]);
-    parts.into_iter().rev()
 }
 
-/// The `for` and `proto` parameters of one `Forwarded` element.
-fn parse_forwarded_element(element: &str) -> (Option<&str>, Option<Scheme>) {
-    let mut for_value = None;
-    let mut proto = None;
-    for pair in element.split(';') {
-        let Some((name, value)) = pair.split_once('=') else {
-            continue;
-        };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("for") {
-            for_value = Some(value.trim());
-        } else if name.eq_ignore_ascii_case("proto") {
-            proto = Scheme::parse(value);
-        }
-    }
-    (for_value, proto)
+/// A `token` as is, or the inside of a `quoted-string` that holds no `"`
+/// and no `\` (no value this parser reads needs a quoted-pair). `None`
+/// otherwise, unterminated quotes included.
+fn unquote(value: &[u8]) -> Option<&[u8]> {
+    let inner = match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    };
+    (!inner.iter().any(|&b| b == b'"' || b == b'\\')).then_some(inner)
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
     use proptest::prelude::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -616,12 +691,36 @@ mod tests {
         );
         req.extensions_mut().insert(ConnectionScheme(Scheme::Https));
         assert_eq!(proxies.scheme(&req), Scheme::Https, "TLS connection");
+    }
 
-        let req = Request::builder()
+    /// Issue 11 item 4: the request target is the client's word, never the
+    /// connection's.
+    #[test]
+    fn absolute_form_target_does_not_set_the_scheme() {
+        for peer in ["203.0.113.7:1", "10.0.0.3:1"] {
+            let mut req = Request::builder()
+                .uri("https://example.com/")
+                .body(())
+                .unwrap();
+            req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+            assert_eq!(lb().scheme(&req), Scheme::Http, "{peer}");
+        }
+        let no_peer = Request::builder()
             .uri("https://example.com/")
             .body(())
             .unwrap();
-        assert_eq!(proxies.scheme(&req), Scheme::Https, "absolute URI");
+        assert_eq!(lb().scheme(&no_peer), Scheme::Http);
+        // the trusted proxy's word still counts, and the connection's wins
+        let mut req = Request::builder()
+            .uri("http://example.com/")
+            .header("x-forwarded-proto", "https")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("10.0.0.3:1".parse().unwrap()));
+        assert_eq!(lb().scheme(&req), Scheme::Https);
+        req.extensions_mut().insert(ConnectionScheme(Scheme::Http));
+        assert_eq!(lb().scheme(&req), Scheme::Http);
     }
 
     #[test]
@@ -647,7 +746,341 @@ mod tests {
         assert!(!private.contains(ip("172.32.0.1")));
     }
 
+    fn raw_headers(name: &'static str, lines: &[Vec<u8>]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for line in lines {
+            map.append(name, HeaderValue::from_bytes(line).unwrap());
+        }
+        map
+    }
+
+    /// Issue 11 item 2: obs-text in the client's part of a line that a proxy
+    /// appended to stays in the client's member.
+    #[test]
+    fn obs_text_does_not_hide_the_appended_hop() {
+        let proxies = TrustedProxies::loopback();
+        let h = raw_headers("x-forwarded-for", &[b"\x80, 203.0.113.7".to_vec()]);
+        assert_eq!(
+            proxies.client_ip_from(ip("127.0.0.1"), &h),
+            ip("203.0.113.7")
+        );
+        let h = raw_headers(
+            "x-forwarded-for",
+            &[b"\xff\xfe".to_vec(), b"203.0.113.7".to_vec()],
+        );
+        assert_eq!(
+            proxies.client_ip_from(ip("127.0.0.1"), &h),
+            ip("203.0.113.7")
+        );
+        // obs-text in a hop a proxy wrote still stops the walk at that proxy
+        let h = raw_headers(
+            "x-forwarded-for",
+            &[b"203.0.113.7, \x80, 10.1.1.1".to_vec()],
+        );
+        assert_eq!(lb().client_ip_from(ip("10.0.0.2"), &h), ip("10.1.1.1"));
+    }
+
+    /// Issue 11 item 3: an unterminated quote in the client's element cannot
+    /// swallow the element the proxy appended, on the same line or the next.
+    #[test]
+    fn unclosed_quote_does_not_swallow_the_appended_element() {
+        let proxies = lb().with_header(ProxyHeader::Forwarded);
+        let h = headers(&[("forwarded", r#"for=1.2.3.4;x=", for=203.0.113.9"#)]);
+        assert_eq!(
+            proxies.client_ip_from(ip("10.0.0.2"), &h),
+            ip("203.0.113.9")
+        );
+        let h = headers(&[
+            ("forwarded", r#"for=1.2.3.4;x=""#),
+            ("forwarded", "for=203.0.113.9;proto=http"),
+        ]);
+        assert_eq!(
+            proxies.client_ip_from(ip("10.0.0.2"), &h),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            proxies.forwarded_scheme_from(ip("10.0.0.2"), &h),
+            Some(Scheme::Http)
+        );
+        // a quote that closes in the proxy's element is no better
+        let h = headers(&[(
+            "forwarded",
+            r#"for="1.2.3.4, for=203.0.113.9;proto="https""#,
+        )]);
+        assert_eq!(
+            proxies.client_ip_from(ip("10.0.0.2"), &h),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn forwarded_elements() {
+        fn parse(s: &str) -> Option<ForwardedElement<'_>> {
+            ForwardedElement::parse(s.as_bytes())
+        }
+        let e = parse(r#" For="[2001:db8::1]:80" ; PROTO=https;by=_x "#).unwrap();
+        assert_eq!(e.for_node, Some(&b"[2001:db8::1]:80"[..]));
+        assert_eq!(e.proto, Some(Scheme::Https));
+        assert_eq!(parse(";;"), Some(ForwardedElement::default()));
+        for bad in [
+            r#"for="1.2.3.4"#,
+            r#"for=1.2.3.4";"#,
+            r#"for="1.2"3.4""#,
+            r#"for="1.2.3.4\"""#,
+            "for",
+            "for=1.2.3.4;for=5.6.7.8",
+            "for=1.2.3.4;proto=http;proto=https",
+            "f r=1",
+            "=1.2.3.4",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn canonical_and_loopback_helpers() {
+        assert_eq!(canonical_ip(ip("::ffff:127.0.0.1")), ip("127.0.0.1"));
+        assert_eq!(canonical_ip(ip("2001:db8::1")), ip("2001:db8::1"));
+        for yes in ["127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback(ip(yes)), "{yes}");
+        }
+        for no in ["10.0.0.1", "::ffff:10.0.0.1", "::2", "::127.0.0.1"] {
+            assert!(!is_loopback(ip(no)), "{no}");
+        }
+    }
+
+    /// Work is bounded by MAX_HOPS members, whatever the header's size.
+    #[test]
+    fn long_chains_are_cut_at_max_hops() {
+        let long = "10.0.0.1, ".repeat(100_000) + "10.0.0.1";
+        let h = headers(&[("x-forwarded-for", &long)]);
+        let hop = lb().walk(ip("10.0.0.2"), &h);
+        assert_eq!(hop.members_read, MAX_HOPS);
+        assert_eq!(hop.client, ip("10.0.0.1"));
+        let mut many_lines = HeaderMap::new();
+        for _ in 0..10_000 {
+            many_lines.append("forwarded", HeaderValue::from_static("for=10.0.0.7"));
+        }
+        let hop = lb()
+            .with_header(ProxyHeader::Forwarded)
+            .walk(ip("10.0.0.2"), &many_lines);
+        assert_eq!(hop.members_read, MAX_HOPS);
+        // one huge member is rejected by length before any parse
+        let huge = "1".repeat(1 << 20);
+        assert_eq!(parse_node(huge.as_bytes()), None);
+    }
+
+    /// Bytes a hostile client puts in front of what the proxies append:
+    /// every byte a header value can carry, and the fragments that confuse
+    /// list, quote and address parsers.
+    fn client_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff].prop_map(|b| vec![b]);
+        let fragment = proptest::sample::select(vec![
+            &b"\""[..],
+            b"\\",
+            b";",
+            b",",
+            b"=",
+            b"[",
+            b"]",
+            b":",
+            b" ",
+            b"\x80",
+            b"\xff",
+            b"for=",
+            b"for=\"",
+            b"For=\"[",
+            b"proto=https",
+            b";proto=\"https",
+            b";x=\"",
+            b"unknown",
+            b"_hidden",
+            b"127.0.0.1",
+            b"10.0.0.1",
+            b"::ffff:127.0.0.1",
+            b"[::1]",
+            b"[fe80::1%eth0]:80",
+            b"fe80::1%25eth0",
+            b"[::1]:443",
+            b":65535",
+            b"\\\"",
+        ])
+        .prop_map(<[u8]>::to_vec);
+        proptest::collection::vec(prop_oneof![byte, fragment], 0..24).prop_map(|v| v.concat())
+    }
+
+    /// An address the trusted proxy saw (never one of `lb()`'s own).
+    fn real_client() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<Ipv4Addr>().prop_map(IpAddr::V4),
+            any::<Ipv6Addr>().prop_map(IpAddr::V6),
+        ]
+        .prop_filter("not a trusted proxy", |ip| !lb().contains(*ip))
+    }
+
+    /// How a proxy writes `ip` into X-Forwarded-For.
+    fn xff_hop(ip: IpAddr, port: Option<u16>) -> Vec<u8> {
+        match (ip, port) {
+            (_, None) => ip.to_string(),
+            (IpAddr::V4(v4), Some(p)) => format!("{v4}:{p}"),
+            (IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
+        }
+        .into_bytes()
+    }
+
+    /// How a proxy writes `ip` and `proto` as a `Forwarded` element.
+    fn forwarded_hop(ip: IpAddr, port: Option<u16>, proto: Option<Scheme>) -> Vec<u8> {
+        let node = match (ip, port) {
+            (IpAddr::V4(v4), None) => v4.to_string(),
+            (IpAddr::V4(v4), Some(p)) => format!("\"{v4}:{p}\""),
+            (IpAddr::V6(v6), None) => format!("\"[{v6}]\""),
+            (IpAddr::V6(v6), Some(p)) => format!("\"[{v6}]:{p}\""),
+        };
+        match proto {
+            Some(proto) => format!("for={node};proto={proto}"),
+            None => format!("for={node}"),
+        }
+        .into_bytes()
+    }
+
+    fn separator() -> impl Strategy<Value = &'static [u8]> {
+        proptest::sample::select(vec![&b","[..], b", ", b" ,\t"])
+    }
+
+    fn proto() -> impl Strategy<Value = Option<Scheme>> {
+        proptest::option::of(prop_oneof![Just(Scheme::Http), Just(Scheme::Https)])
+    }
+
+    /// The proxy's hops appended to the client's bytes on the same line, or
+    /// after the client's own lines: `[client lines..] + proxy line`.
+    fn lines(
+        client: Vec<Vec<u8>>,
+        same_line: bool,
+        sep: &[u8],
+        hops: Vec<Vec<u8>>,
+    ) -> Vec<Vec<u8>> {
+        let appended = hops.join(&b", "[..]);
+        let mut lines = client;
+        match lines.last_mut() {
+            Some(last) if same_line => {
+                last.extend_from_slice(sep);
+                last.extend_from_slice(&appended);
+            }
+            _ => lines.push(appended),
+        }
+        lines
+    }
+
+    /// Any bytes (cut into lines at the bytes a header value cannot carry).
+    fn header_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+        bytes
+            .split(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
     proptest! {
+        /// Issue 11 items 2 and 3, the contract: whatever the client writes
+        /// (any lines, any bytes) in front of what one trusted proxy
+        /// appended, the resolved client is exactly the hop it appended, for
+        /// both header families, on the client's line or a line of its own.
+        #[test]
+        fn appended_hop_is_the_client(client in proptest::collection::vec(client_bytes(), 0..4),
+                                      same_line in any::<bool>(),
+                                      sep in separator(),
+                                      real in real_client(),
+                                      port in proptest::option::of(any::<u16>()),
+                                      proto in proto()) {
+            let peer = ip("10.0.0.2");
+            let want = canonical_ip(real);
+            let xff = raw_headers("x-forwarded-for",
+                &lines(client.clone(), same_line, sep, vec![xff_hop(real, port)]));
+            let hop = lb().walk(peer, &xff);
+            prop_assert_eq!(hop.client, want);
+            prop_assert!(hop.members_read <= MAX_HOPS);
+
+            let fwd = lb().with_header(ProxyHeader::Forwarded);
+            let h = raw_headers("forwarded",
+                &lines(client, same_line, sep, vec![forwarded_hop(real, port, proto)]));
+            prop_assert_eq!(fwd.client_ip_from(peer, &h), want);
+            prop_assert_eq!(fwd.forwarded_scheme_from(peer, &h), proto);
+        }
+
+        /// The same behind a chain of two trusted proxies: the outer one
+        /// appended the client, the inner one appended the outer one.
+        #[test]
+        fn chain_of_two_trusted_proxies(client in proptest::collection::vec(client_bytes(), 0..4),
+                                        same_line in any::<bool>(),
+                                        own_lines in any::<bool>(),
+                                        sep in separator(),
+                                        real in real_client(),
+                                        port in proptest::option::of(any::<u16>()),
+                                        proto in proto()) {
+            let peer = ip("10.0.0.2");
+            let outer = ip("10.1.1.1");
+            let want = canonical_ip(real);
+            let build = |client: Vec<Vec<u8>>, hop: Vec<u8>, inner: Vec<u8>| {
+                if own_lines {
+                    // each proxy adds a line of its own
+                    let mut l = lines(client, same_line, sep, vec![hop]);
+                    l.push(inner);
+                    l
+                } else {
+                    lines(client, same_line, sep, vec![hop, inner])
+                }
+            };
+            let xff = raw_headers("x-forwarded-for",
+                &build(client.clone(), xff_hop(real, port), xff_hop(outer, None)));
+            prop_assert_eq!(lb().client_ip_from(peer, &xff), want);
+
+            let fwd = lb().with_header(ProxyHeader::Forwarded);
+            let h = raw_headers("forwarded", &build(
+                client,
+                forwarded_hop(real, port, proto),
+                forwarded_hop(outer, None, Some(Scheme::Http)),
+            ));
+            prop_assert_eq!(fwd.client_ip_from(peer, &h), want);
+            prop_assert_eq!(fwd.forwarded_scheme_from(peer, &h), proto);
+        }
+
+        /// X-Forwarded-Proto: the rightmost value, the one the proxy
+        /// appended or set, whatever the client sent before it.
+        #[test]
+        fn appended_proto_is_the_scheme(client in proptest::collection::vec(client_bytes(), 0..4),
+                                        same_line in any::<bool>(),
+                                        sep in separator(),
+                                        https in any::<bool>()) {
+            let scheme = if https { Scheme::Https } else { Scheme::Http };
+            let h = raw_headers("x-forwarded-proto",
+                &lines(client, same_line, sep, vec![scheme.as_str().as_bytes().to_vec()]));
+            prop_assert_eq!(lb().forwarded_scheme_from(ip("10.0.0.2"), &h), Some(scheme));
+            prop_assert_eq!(lb().forwarded_scheme_from(ip("203.0.113.1"), &h), None);
+        }
+
+        /// Arbitrary bytes in every forwarding header: no panic, at most
+        /// MAX_HOPS members read, and from an untrusted peer nothing is
+        /// believed.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let lines = header_lines(&bytes);
+            let mut h = raw_headers("x-forwarded-for", &lines);
+            for line in &lines {
+                h.append("forwarded", HeaderValue::from_bytes(line).unwrap());
+                h.append("x-forwarded-proto", HeaderValue::from_bytes(line).unwrap());
+            }
+            let untrusted = ip("203.0.113.1");
+            for proxies in [lb(), lb().with_header(ProxyHeader::Forwarded)] {
+                prop_assert_eq!(proxies.client_ip_from(untrusted, &h), untrusted);
+                prop_assert_eq!(proxies.forwarded_scheme_from(untrusted, &h), None);
+                let hop = proxies.walk(ip("10.0.0.1"), &h);
+                prop_assert!(hop.members_read <= MAX_HOPS);
+                let _ = proxies.forwarded_scheme_from(ip("10.0.0.1"), &h);
+            }
+            let _ = parse_node(&bytes);
+            let _ = ForwardedElement::parse(&bytes);
+            let _ = Scheme::parse(&bytes);
+        }
+
         /// Whatever an untrusted client writes in front of the proxies' hops,
         /// the resolved client is the address the trusted proxy saw.
         #[test]

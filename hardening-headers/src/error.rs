@@ -35,6 +35,17 @@ pub enum ConfigError {
         /// The directive.
         directive: String,
     },
+    /// A strict policy ([`strict_nonce`](crate::csp::ContentSecurityPolicy::strict_nonce),
+    /// [`strict_hash`](crate::csp::ContentSecurityPolicy::strict_hash)) was
+    /// changed in a way that silently weakens it, or lacks what makes it
+    /// work (the nonce, a hash).
+    #[error("content-security-policy: `{directive}` weakens the strict policy: {reason}")]
+    WeakensStrictPolicy {
+        /// The directive at fault.
+        directive: String,
+        /// What is wrong and what to do.
+        reason: &'static str,
+    },
     /// A directive that takes no sources (or takes different values) was
     /// given the wrong kind of value.
     #[error("content-security-policy: invalid value `{value}` for `{directive}`: {reason}")]
@@ -157,6 +168,15 @@ pub enum ConfigError {
         /// The path as given.
         path: String,
     },
+    /// A name given to `http_only_exempt()` is not a cookie name.
+    #[error("secure cookies: http_only_exempt: invalid cookie name `{name}`: expected visible ASCII without separators such as `;`, `=` or spaces")]
+    InvalidCookieName {
+        /// The name as given.
+        name: String,
+    },
+    /// `max_body_bytes(0)` on a `CspReportLayer`: no report would fit.
+    #[error("csp report: max_body_bytes must be at least 1")]
+    InvalidReportBodyLimit,
     /// The HTTPS port is 0.
     #[error("https redirect: the HTTPS port must not be 0")]
     InvalidHttpsPort,

@@ -61,6 +61,24 @@ pub(crate) fn check_origin(origin: &str) -> Result<&str, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `check_host` also judges the `Host` a client sent (through the
+        /// redirect's host parsing): whatever it accepts is a bare name or
+        /// IP literal, so it can never smuggle a second authority, a path or
+        /// a header break into a `Location`.
+        #[test]
+        fn accepted_hosts_are_bare(host in prop_oneof![any::<String>(), "[a-z0-9.\\[\\]:@/\\\\%-]{0,30}"]) {
+            if check_host(&host).is_ok() {
+                prop_assert!(host.len() <= 254);
+                prop_assert!(!host.contains(['@', '/', '\\', '\r', '\n', '%', ' ', '?', '#']));
+                prop_assert!(host.is_ascii());
+            }
+            // configuration parser: no panic on anything
+            let _ = check_origin(&host);
+        }
+    }
 
     #[test]
     fn hosts() {

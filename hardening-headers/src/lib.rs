@@ -7,6 +7,7 @@
 //!
 //! ```
 //! use http::{header, Request, Response, StatusCode};
+//! use hardening_core::{ConnectionScheme, Scheme};
 //! use hardening_headers::{CspNonce, HttpsRedirectLayer, SecurityHeadersLayer};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
@@ -21,8 +22,10 @@
 //!         Ok::<_, std::convert::Infallible>(Response::new(page))
 //!     }));
 //!
-//! // Over HTTPS (here: an absolute https URI; behind a proxy, see below)
-//! let res = app.clone().oneshot(Request::get("https://example.com/").body(()).unwrap()).await.unwrap();
+//! // Over HTTPS (here: marked by the TLS acceptor; behind a proxy, see below)
+//! let mut req = Request::get("/").header(header::HOST, "example.com").body(()).unwrap();
+//! req.extensions_mut().insert(ConnectionScheme(Scheme::Https));
+//! let res = app.clone().oneshot(req).await.unwrap();
 //! assert_eq!(res.status(), StatusCode::OK);
 //! let h = res.headers();
 //! assert_eq!(h[header::STRICT_TRANSPORT_SECURITY], "max-age=31536000; includeSubDomains");
@@ -81,6 +84,17 @@
 //! - **X-Powered-By** and **Server** are removed: they only tell attackers
 //!   which software and version to target.
 //!
+//! # Strict CSP, reports, cookies
+//!
+//! - [`ContentSecurityPolicy::strict_nonce`] and
+//!   [`strict_hash`](ContentSecurityPolicy::strict_hash): the strict-CSP
+//!   recipe (`'strict-dynamic'` with a nonce or hashes), which refuses
+//!   changes that would silently weaken it.
+//! - `csp_report::CspReportLayer` (feature `csp-report`): receives violation
+//!   reports and logs each as one structured event, URIs scrubbed.
+//! - [`SecureCookiesLayer`]: `Secure`, `HttpOnly`, `SameSite` and the
+//!   `__Host-`/`__Secure-` rules on every outgoing `Set-Cookie`.
+//!
 //! # HTTPS detection
 //!
 //! HSTS and CSP `upgrade-insecure-requests` are only sent on responses to
@@ -88,9 +102,10 @@
 //! decides what to redirect, with the same function:
 //! [`TrustedProxies::scheme`](hardening_core::TrustedProxies::scheme). It
 //! reads the connection ([`ConnectionScheme`](hardening_core::ConnectionScheme),
-//! inserted by your TLS acceptor), an absolute request URI, and — only when
-//! the TCP peer is a configured trusted proxy — `X-Forwarded-Proto` or
-//! `Forwarded: proto=`. Give both layers the same
+//! inserted by your TLS acceptor) and — only when the TCP peer is a
+//! configured trusted proxy — `X-Forwarded-Proto` or `Forwarded: proto=`.
+//! The request target is never believed: an absolute-form
+//! `GET https://example.com/` or an h2c `:scheme` is written by the client. Give both layers the same
 //! [`TrustedProxies`](hardening_core::TrustedProxies).
 //!
 //! # The handler wins
@@ -126,6 +141,7 @@
 //!
 //! # Features
 //!
+//! - `csp-report`: the `csp_report` module and `CspReportLayer`.
 //! - `axum`: [`CspNonce`] implements axum's `FromRequestParts` (and
 //!   `OptionalFromRequestParts`), and the peer address is also read from
 //!   axum's `ConnectInfo<SocketAddr>`.
@@ -133,7 +149,10 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod cookies;
 pub mod csp;
+#[cfg(feature = "csp-report")]
+pub mod csp_report;
 mod error;
 pub mod header;
 mod host;
@@ -144,7 +163,10 @@ mod policy;
 pub mod redirect;
 pub mod security_headers;
 
+pub use cookies::SecureCookiesLayer;
 pub use csp::{ContentSecurityPolicy, Directive, Source};
+#[cfg(feature = "csp-report")]
+pub use csp_report::CspReportLayer;
 pub use error::ConfigError;
 pub use hsts::StrictTransportSecurity;
 #[cfg(feature = "axum")]
@@ -159,6 +181,6 @@ pub use redirect::{HttpsRedirectBuilder, HttpsRedirectLayer, RedirectStatus};
 pub use security_headers::{SecurityHeadersBuilder, SecurityHeadersLayer};
 
 /// The README's example, compiled as a doctest.
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "csp-report"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

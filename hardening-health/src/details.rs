@@ -33,7 +33,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hardening_core::proxy::peer_addr;
+use hardening_core::proxy::{is_loopback, peer_addr};
 use hardening_core::TrustedProxies;
 use http::header::{AUTHORIZATION, FORWARDED};
 use http::request::Parts;
@@ -70,10 +70,12 @@ impl Details {
         Details::When(Arc::new(predicate))
     }
 
-    /// Details to requests whose TCP peer is a loopback address and that
-    /// carry no `Forwarded` / `X-Forwarded-For` header (a request relayed by
-    /// a reverse proxy on the same host also arrives from loopback; its
-    /// forwarding header keeps it out). Needs the peer address as
+    /// Details to requests whose TCP peer is a loopback address (IPv4-mapped
+    /// `::ffff:127.0.0.1` included, see [`is_loopback`]) and that carry no
+    /// `Forwarded` / `X-Forwarded-For` header (a request relayed by a reverse
+    /// proxy on the same host also arrives from loopback; its forwarding
+    /// header keeps it out). Behind such a proxy use
+    /// [`loopback_client`](Self::loopback_client). Needs the peer address as
     /// [`PeerAddr`](hardening_core::PeerAddr) or, with feature `axum`, axum's
     /// `ConnectInfo<SocketAddr>` (see [`peer_addr`]); without one, no
     /// details.
@@ -81,20 +83,21 @@ impl Details {
         Details::when(|parts| {
             !parts.headers.contains_key(FORWARDED)
                 && !parts.headers.contains_key(&X_FORWARDED_FOR)
-                && peer_addr(&parts.extensions).is_some_and(|peer| peer.ip().is_loopback())
+                && peer_addr(&parts.extensions).is_some_and(|peer| is_loopback(peer.ip()))
         })
     }
 
     /// Details to requests whose client, resolved through `proxies` (see
-    /// [`TrustedProxies::client_ip_from`]), is a loopback address. Use it
-    /// when a reverse proxy on the same host relays requests.
+    /// [`TrustedProxies::client_ip_from`]), is a loopback address (the same
+    /// [`is_loopback`] test, IPv4-mapped forms included). Use it when a
+    /// reverse proxy on the same host relays requests: give it the
+    /// [`TrustedProxies`] the rest of the service uses, so the client that
+    /// sees details is the client the rate limits and the HTTPS redirect
+    /// see.
     pub fn loopback_client(proxies: TrustedProxies) -> Self {
         Details::when(move |parts| {
-            peer_addr(&parts.extensions).is_some_and(|peer| {
-                proxies
-                    .client_ip_from(peer.ip(), &parts.headers)
-                    .is_loopback()
-            })
+            peer_addr(&parts.extensions)
+                .is_some_and(|peer| is_loopback(proxies.client_ip_from(peer.ip(), &parts.headers)))
         })
     }
 
@@ -198,6 +201,9 @@ mod tests {
         assert!(!d.allows(&parts("", &[])), "no peer address, no details");
         assert!(!d.allows(&parts("127.0.0.1:1", &[("x-forwarded-for", "203.0.113.1")])));
         assert!(!d.allows(&parts("127.0.0.1:1", &[("forwarded", "for=203.0.113.1")])));
+        // issue 11 item 5: a dual-stack socket reports IPv4 loopback mapped
+        assert!(d.allows(&parts("[::ffff:127.0.0.1]:1", &[])));
+        assert!(!d.allows(&parts("[::ffff:192.0.2.1]:1", &[])));
     }
 
     #[test]
@@ -207,6 +213,35 @@ mod tests {
         assert!(d.allows(&parts("127.0.0.1:1", &[])));
         // an untrusted peer cannot claim to be local
         assert!(!d.allows(&parts("203.0.113.1:1", &[("x-forwarded-for", "127.0.0.1")])));
+        // mapped loopback, as peer and as forwarded client
+        assert!(d.allows(&parts("[::ffff:127.0.0.1]:1", &[])));
+        assert!(d.allows(&parts(
+            "127.0.0.1:1",
+            &[("x-forwarded-for", "::ffff:127.0.0.1")]
+        )));
+        assert!(!d.allows(&parts(
+            "[::ffff:127.0.0.1]:1",
+            &[("x-forwarded-for", "203.0.113.1")]
+        )));
+    }
+
+    /// Issue 11 item 2 as it reached `/health`: a remote client prepending
+    /// one obs-text byte to the line the local proxy appends to must not
+    /// become the proxy (and see the loopback-only report).
+    #[test]
+    fn obs_text_does_not_turn_a_remote_client_into_the_local_proxy() {
+        let d = Details::loopback_client(TrustedProxies::loopback());
+        let (mut p, ()) = http::Request::builder()
+            .header(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(b"\x80, 203.0.113.7").unwrap(),
+            )
+            .body(())
+            .unwrap()
+            .into_parts();
+        p.extensions
+            .insert(PeerAddr("127.0.0.1:40000".parse().unwrap()));
+        assert!(!d.allows(&p));
     }
 
     #[test]

@@ -128,6 +128,15 @@ impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
 pub trait KeyExtractor: Send + Sync + 'static {
     /// The key of `req`, if it has one.
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key>;
+
+    /// Whether this extractor keys requests by the TCP peer address, so a
+    /// request without one ([`RequestRef::peer_addr`] is `None`) means the
+    /// server is not recording it (see [`MissingPeer`]). `false` by
+    /// default; [`PeerIp`], [`ClientIp`] and a [`UserOrIp`] falling back to
+    /// one of them say `true`.
+    fn needs_peer_addr(&self) -> bool {
+        false
+    }
 }
 
 impl<F> KeyExtractor for F
@@ -143,6 +152,10 @@ impl<K: KeyExtractor + ?Sized> KeyExtractor for Arc<K> {
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
         (**self).extract(req)
     }
+
+    fn needs_peer_addr(&self) -> bool {
+        (**self).needs_peer_addr()
+    }
 }
 
 /// What happens to a request whose key cannot be extracted (no peer address,
@@ -156,6 +169,63 @@ pub enum MissingKey {
     /// Let it through unlimited.
     Allow,
     /// Reject it with `429`.
+    Reject,
+}
+
+/// What happens when an extractor that keys by the TCP peer address
+/// ([`PeerIp`], [`ClientIp`], [`UserOrIp`] over one of them) finds none.
+///
+/// That is a server configuration error, never a client's doing: the
+/// server does not record the peer (axum served without
+/// `into_make_service_with_connect_info::<SocketAddr>()`, the `axum`
+/// feature of this crate off, or plain hyper code that does not insert
+/// [`PeerAddr`](hardening_core::PeerAddr)). Left alone, *every* client
+/// then shares one [`Key::unknown`] bucket, so one client can lock all the
+/// others out.
+///
+/// Either way a `tracing` event says so: a `warn` at the first such request
+/// and then at most once a minute on the layer's clock (under `Reject`, an
+/// `error`, equally rate-limited).
+///
+/// Detection relies on [`KeyExtractor::needs_peer_addr`]: an extractor of
+/// your own that keys by the peer address should implement the trait and
+/// return `true` there (a closure cannot, and is never reported).
+///
+/// # Example
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use hardening_ratelimit::{MissingPeer, Policy, Quota, RateLimitLayer};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let svc = RateLimitLayer::builder()
+///     .policy(Policy::new("api", Quota::per_minute(NonZeroU32::new(60).unwrap())))
+///     .on_missing_peer(MissingPeer::Reject)
+///     .build()
+///     .unwrap()
+///     .layer(service_fn(|_req: Request<()>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+///     }));
+/// // No PeerAddr / ConnectInfo in the request: the server is misconfigured.
+/// let res = svc.oneshot(Request::new(())).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingPeer {
+    /// Warn (rate-limited) and apply the [`MissingKey`] rule, by default
+    /// the one shared [`Key::unknown`] bucket (the default, for
+    /// compatibility).
+    #[default]
+    Warn,
+    /// Answer `500 Internal Server Error` with an
+    /// `application/problem+json` body, without calling the inner service,
+    /// and log an `error`: the misconfiguration fails the first request of
+    /// any smoke test instead of silently pooling all clients. Recommended
+    /// in production.
     Reject,
 }
 
@@ -215,6 +285,10 @@ impl KeyExtractor for PeerIp {
         req.peer_addr()
             .map(|peer| Key::ip(peer.ip(), self.ipv6_prefix))
     }
+
+    fn needs_peer_addr(&self) -> bool {
+        true
+    }
 }
 
 /// The client address behind trusted reverse proxies: the forwarding header
@@ -263,6 +337,10 @@ impl KeyExtractor for ClientIp {
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key> {
         self.client_ip(req).map(|ip| Key::ip(ip, self.ipv6_prefix))
     }
+
+    fn needs_peer_addr(&self) -> bool {
+        true
+    }
 }
 
 /// The authenticated user of a request: a request extension your
@@ -301,6 +379,10 @@ impl<F: KeyExtractor> KeyExtractor for UserOrIp<F> {
             Some(user) => Some(Key::user(user.0.clone())),
             None => self.fallback.extract(req),
         }
+    }
+
+    fn needs_peer_addr(&self) -> bool {
+        self.fallback.needs_peer_addr()
     }
 }
 
@@ -469,5 +551,90 @@ mod tests {
         let no_peer = Request::new(());
         assert_eq!(Global.extract(&(&no_peer).into()), Some(Key::global()));
         assert_eq!(PeerIp::new().extract(&(&no_peer).into()), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile_headers {
+    use super::*;
+    use hardening_core::PeerAddr;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn with_header(name: &'static str, value: HeaderValue, peer: &str) -> Request<()> {
+        let mut r = Request::new(());
+        r.headers_mut().append(name, value);
+        r.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        r
+    }
+
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..(MAX_HEADER_KEY_LEN * 2)),
+            // visible ASCII with the separators a key name could abuse
+            "[ -~]{0,300}".prop_map(String::into_bytes),
+            "[:a-z0-9 \t]{0,40}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        /// `Header` over arbitrary bytes: never a panic; a key exactly when
+        /// the trimmed value is non-empty visible ASCII of at most
+        /// `MAX_HEADER_KEY_LEN` bytes; always a header-value key (never a
+        /// user's, an IP's or the shared `unknown`); and two different
+        /// values never share a key or a storage name, whatever separators
+        /// they contain.
+        #[test]
+        fn header_keys_are_exact_and_never_collide(a in header_bytes(), b in header_bytes()) {
+            let ex = Header::named("x-api-key").unwrap();
+            let extract = |bytes: &[u8]| -> Option<(String, Option<Key>)> {
+                let value = HeaderValue::from_bytes(bytes).ok()?;
+                let r = with_header("x-api-key", value.clone(), "192.0.2.1:1");
+                let key = ex.extract(&(&r).into());
+                Some((value.to_str().map(|s| s.trim().to_owned()).unwrap_or_default(), key))
+            };
+            let (Some((va, ka)), Some((vb, kb))) = (extract(&a), extract(&b)) else {
+                return Ok(());
+            };
+            for (value, key) in [(&va, &ka), (&vb, &kb)] {
+                let usable = !value.is_empty() && value.len() <= MAX_HEADER_KEY_LEN;
+                prop_assert_eq!(key.is_some(), usable, "{:?}", value);
+                if let Some(key) = key {
+                    prop_assert_eq!(key, &Key::header_value(value.as_str()));
+                    prop_assert_ne!(key, &Key::user(value.as_str()));
+                    prop_assert_ne!(key, &Key::unknown());
+                    prop_assert!(key.as_ip().is_none());
+                    prop_assert!(key.to_storage_string().starts_with("hdr:"));
+                }
+            }
+            if let (Some(ka), Some(kb)) = (&ka, &kb) {
+                prop_assert_eq!(ka == kb, va == vb);
+                prop_assert_eq!(ka.to_storage_string() == kb.to_storage_string(), va == vb);
+            }
+        }
+
+        /// No header a client sends changes `PeerIp`, `UserOrIp` (users come
+        /// from an extension only) or a `ClientIp` whose peer is not a
+        /// trusted proxy: the key stays the peer's.
+        #[test]
+        fn client_headers_never_pick_an_ip_or_user_key(
+            bytes in header_bytes(),
+            name in prop::sample::select(vec![
+                "x-forwarded-for", "forwarded", "x-real-ip", "authorization", "x-user",
+                "x-api-key",
+            ]),
+        ) {
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                return Ok(());
+            };
+            let r = with_header(name, value, "198.51.100.7:5000");
+            let peer = Some(Key::ip("198.51.100.7".parse().unwrap(), 64));
+            let view = RequestRef::from(&r);
+            prop_assert_eq!(PeerIp::new().extract(&view), peer.clone());
+            prop_assert_eq!(UserOrIp::new(PeerIp::new()).extract(&view), peer.clone());
+            let untrusted = ClientIp::trusting(TrustedProxies::parse(["10.0.0.0/8"]).unwrap());
+            prop_assert_eq!(untrusted.extract(&view), peer.clone());
+            prop_assert_eq!(UserOrIp::new(untrusted).extract(&view), peer);
+        }
     }
 }

@@ -22,7 +22,11 @@ use std::sync::{Arc, OnceLock};
 /// let ip = Key::ip("2001:db8:1:2:3:4:5:6".parse().unwrap(), 64);
 /// assert_eq!(ip, Key::ip("2001:db8:1:2:ffff::1".parse().unwrap(), 64));
 /// assert_eq!(ip.to_storage_string(), "ip:2001:db8:1:2::/64");
-/// assert_eq!(Key::user("alice").to_storage_string(), "user:alice");
+/// // Text keys reach a shared store only as SHA-256.
+/// assert_eq!(
+///     Key::user("alice").to_storage_string(),
+///     "user:2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90"
+/// );
 /// assert_eq!(Key::ip("203.0.113.9".parse().unwrap(), 64).to_storage_string(), "ip:203.0.113.9");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -129,35 +133,59 @@ impl Key {
         }
     }
 
-    /// Appends the key's stable text form to `out`:
+    /// Appends the key's stable text form to `out`: the name a shared store
+    /// (Redis) gives its state.
     ///
     /// | key | form |
     /// |---|---|
     /// | IPv4 / IPv6 address | `ip:203.0.113.9`, `ip:2001:db8::1` |
     /// | IPv6 group | `ip:2001:db8:1:2::/64` |
-    /// | user | `user:<id>` |
+    /// | user | `user:<hex SHA-256 of the id>` |
     /// | header value | `hdr:<hex SHA-256 of the value>` |
-    /// | custom | `key:<value>` |
+    /// | custom | `key:<hex SHA-256 of the value>` |
     /// | global / unknown / overflow | `global` / `unknown` / `overflow` |
     ///
     /// Distinct keys have distinct forms, and the form does not depend on
-    /// the process, so replicas sharing a store agree on it. User ids are
-    /// written as given (they may contain any character a header value can
-    /// hold). Header values are usually API keys, i.e. secrets, so they are
-    /// written as `hdr:` plus the hex SHA-256 of the value: a shared store
-    /// (and anyone running `MONITOR` or `SCAN` on it) never sees the key
-    /// itself, while every replica still derives the same name.
+    /// the process, so replicas sharing a store agree on it.
+    ///
+    /// # Security
+    ///
+    /// **Every text key is hashed.** User ids, header values (API keys,
+    /// i.e. secrets) and custom keys are written as their kind's prefix plus
+    /// the 64 hex digits of the SHA-256 of the value, never in clear: a
+    /// shared store, and anyone running `MONITOR`, `SCAN` or reading a dump
+    /// of it, never sees a token, an API key or a user id, while every
+    /// replica still derives the same name. The form has a fixed length and
+    /// an alphabet without `:`, so no value, whatever bytes it holds, can
+    /// produce the name of another key (or of another policy's key).
+    ///
+    /// This is pseudonymisation, not anonymity: whoever can read the store
+    /// *and* guess a low-entropy id (an e-mail address) can confirm the
+    /// guess by hashing it. High-entropy secrets (API keys, tokens) cannot
+    /// be recovered.
+    ///
+    /// **IP keys stay readable**, by choice: an address is not a
+    /// credential, operators need to find and clear a client's state by its
+    /// address, and hashing would not hide it anyway (the IPv4 space can be
+    /// hashed whole in minutes). Treat the store as holding personal data.
     pub fn write_storage(&self, out: &mut String) {
+        match &self.0 {
+            Repr::Text(kind, value) => {
+                out.push_str(kind.prefix());
+                push_sha256_hex(out, value.as_bytes());
+            }
+            _ => self.write_plain(out),
+        }
+    }
+
+    /// Appends the key in clear: the storage form, except that text keys
+    /// are written as given. For [`KeyLogging::Full`](crate::KeyLogging::Full)
+    /// only; never for a shared store.
+    pub(crate) fn write_plain(&self, out: &mut String) {
         // Writing to a String cannot fail.
         let _ = match &self.0 {
             Repr::Ip(ip) => write!(out, "ip:{ip}"),
             Repr::Ipv6Net(net, prefix) => write!(out, "ip:{net}/{prefix}"),
-            Repr::Text(TextKind::Header, value) => {
-                out.push_str(TextKind::Header.prefix());
-                Sha256::digest(value.as_bytes())
-                    .iter()
-                    .try_for_each(|b| write!(out, "{b:02x}"))
-            }
             Repr::Text(kind, value) => {
                 out.push_str(kind.prefix());
                 out.push_str(value);
@@ -211,6 +239,13 @@ impl Key {
         s
     }
 
+    /// [`write_plain`](Key::write_plain) into a new string.
+    pub(crate) fn to_plain_string(&self) -> String {
+        let mut s = String::with_capacity(24);
+        self.write_plain(&mut s);
+        s
+    }
+
     /// A form safe for logs: IPv4 addresses cut to their `/24`, IPv6 to
     /// their `/48`, user ids and header values replaced by a short
     /// fingerprint that is stable within this process (so one client's
@@ -257,6 +292,16 @@ impl fmt::Display for RedactedKey<'_> {
 impl fmt::Debug for RedactedKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// Appends the lowercase hex SHA-256 of `bytes` (64 characters).
+fn push_sha256_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(64);
+    for b in Sha256::digest(bytes) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
 }
 
@@ -358,5 +403,46 @@ mod tests {
         );
         assert_eq!(shown, Key::user("alice@example.com").redacted().to_string());
         assert!(!format!("{k:?}").contains("alice"));
+    }
+}
+
+#[cfg(test)]
+mod storage_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text_key(kind: u8, value: &str) -> Key {
+        match kind % 3 {
+            0 => Key::user(value),
+            1 => Key::header_value(value),
+            _ => Key::custom(value),
+        }
+    }
+
+    proptest! {
+        /// Whatever a client or an id provider puts in a text key, its
+        /// storage name is `<kind>:` plus 64 hex digits: nothing of the
+        /// value, no separator a value could use to reach another name, and
+        /// two different values never share a name.
+        #[test]
+        fn text_keys_are_hashed_and_never_collide(
+            a in any::<Vec<u8>>(),
+            b in any::<Vec<u8>>(),
+            kind_a in any::<u8>(),
+            kind_b in any::<u8>(),
+        ) {
+            let a = String::from_utf8_lossy(&a);
+            let b = String::from_utf8_lossy(&b);
+            let (ka, kb) = (text_key(kind_a, &a), text_key(kind_b, &b));
+            let (sa, sb) = (ka.to_storage_string(), kb.to_storage_string());
+            for (s, kind) in [(&sa, kind_a), (&sb, kind_b)] {
+                let prefix = ["user:", "hdr:", "key:"][usize::from(kind % 3)];
+                prop_assert!(s.starts_with(prefix), "{}", s);
+                let digest = &s[prefix.len()..];
+                prop_assert_eq!(digest.len(), 64);
+                prop_assert!(digest.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+            }
+            prop_assert_eq!(sa == sb, ka == kb);
+        }
     }
 }

@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hardening_core::{Clock, MonotonicClock};
@@ -12,12 +14,16 @@ use ipnet::IpNet;
 use tower_layer::Layer;
 
 use crate::error::ConfigError;
-use crate::extract::{KeyExtractor, MissingKey, PeerIp};
+use crate::extract::{KeyExtractor, MissingKey, MissingPeer, PeerIp};
 use crate::key::Key;
 use crate::policy::Policy;
 use crate::response::{self, HeaderBlock, Matched, PolicyEntry};
 use crate::service::RateLimit;
 use crate::store::{Decision, InMemoryStore, RateLimitStore, StoreError};
+
+/// The least time between two log events about requests without a peer
+/// address (see [`MissingPeer`]).
+pub const MISSING_PEER_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How keys appear in the `tracing` event of a rejection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,7 +32,9 @@ pub enum KeyLogging {
     /// replaced by a fingerprint (the default); see [`Key::redacted`].
     #[default]
     Redacted,
-    /// The whole key. Logs then hold personal data (IP addresses, user ids).
+    /// The whole key, in clear (user ids and header values as given, unlike
+    /// the hashed names a shared store uses). Logs then hold personal data
+    /// (IP addresses, user ids) and possibly secrets (API keys).
     Full,
     /// No key at all.
     Omitted,
@@ -142,6 +150,7 @@ impl RateLimitLayer<InMemoryStore> {
             headers_on_allowed: true,
             legacy_headers: false,
             missing_key: MissingKey::default(),
+            missing_peer: MissingPeer::default(),
             bypass_keys: Vec::new(),
             bypass_nets: Vec::new(),
             key_logging: KeyLogging::default(),
@@ -179,6 +188,7 @@ pub struct RateLimitLayerBuilder<St> {
     headers_on_allowed: bool,
     legacy_headers: bool,
     missing_key: MissingKey,
+    missing_peer: MissingPeer,
     bypass_keys: Vec<Key>,
     bypass_nets: Vec<String>,
     key_logging: KeyLogging,
@@ -225,6 +235,7 @@ impl<St> RateLimitLayerBuilder<St> {
             headers_on_allowed: self.headers_on_allowed,
             legacy_headers: self.legacy_headers,
             missing_key: self.missing_key,
+            missing_peer: self.missing_peer,
             bypass_keys: self.bypass_keys,
             bypass_nets: self.bypass_nets,
             key_logging: self.key_logging,
@@ -264,6 +275,16 @@ impl<St> RateLimitLayerBuilder<St> {
     /// [`MissingKey::SharedKey`]).
     pub fn missing_key(mut self, rule: MissingKey) -> Self {
         self.missing_key = rule;
+        self
+    }
+
+    /// What to do when a key extractor that needs the TCP peer address
+    /// finds none, i.e. the server does not record it (default:
+    /// [`MissingPeer::Warn`], a rate-limited warning, then the
+    /// [`missing_key`](Self::missing_key) rule). [`MissingPeer::Reject`]
+    /// answers `500` instead, so the misconfiguration cannot go unnoticed.
+    pub fn on_missing_peer(mut self, rule: MissingPeer) -> Self {
+        self.missing_peer = rule;
         self
     }
 
@@ -351,6 +372,8 @@ impl<St> RateLimitLayerBuilder<St> {
                 headers_on_allowed: self.headers_on_allowed,
                 legacy_headers: self.legacy_headers,
                 missing_key: self.missing_key,
+                missing_peer: self.missing_peer,
+                missing_peer_logged: AtomicU64::new(0),
                 bypass_keys: self.bypass_keys,
                 bypass_nets,
                 key_logging: self.key_logging,
@@ -376,6 +399,10 @@ pub(crate) struct Shared<St> {
     pub(crate) headers_on_allowed: bool,
     pub(crate) legacy_headers: bool,
     pub(crate) missing_key: MissingKey,
+    pub(crate) missing_peer: MissingPeer,
+    /// `now + 1` (nanoseconds of `clock`) of the last missing-peer event;
+    /// 0 before the first.
+    pub(crate) missing_peer_logged: AtomicU64,
     pub(crate) bypass_keys: Vec<Key>,
     pub(crate) bypass_nets: Vec<IpNet>,
     pub(crate) key_logging: KeyLogging,
@@ -448,7 +475,7 @@ impl<St> Shared<St> {
                 "request rate limited"
             ),
             KeyLogging::Full => {
-                let key = key.to_storage_string();
+                let key = key.to_plain_string();
                 tracing::info!(
                     target: "hardening_ratelimit",
                     policy,
@@ -464,6 +491,50 @@ impl<St> Shared<St> {
                 "request rate limited"
             ),
         }
+    }
+
+    /// A key extractor needing the peer address found none: logs (at most
+    /// once per [`MISSING_PEER_LOG_INTERVAL`]) and, under
+    /// [`MissingPeer::Reject`], returns the `500` to answer.
+    #[cold]
+    pub(crate) fn missing_peer(&self, entry: &PolicyEntry) -> Option<Response<Bytes>> {
+        if self.claim_missing_peer_log() {
+            match self.missing_peer {
+                MissingPeer::Warn => tracing::warn!(
+                    target: "hardening_ratelimit",
+                    policy = entry.policy.name(),
+                    "request without a peer address: the server does not record it \
+                     (axum: into_make_service_with_connect_info::<SocketAddr>() and the `axum` \
+                     feature; hyper: insert hardening_core::PeerAddr), so every client shares \
+                     one rate-limit bucket; set .on_missing_peer(MissingPeer::Reject) to fail instead"
+                ),
+                MissingPeer::Reject => tracing::error!(
+                    target: "hardening_ratelimit",
+                    policy = entry.policy.name(),
+                    "request without a peer address rejected with 500: the server does not \
+                     record it (axum: into_make_service_with_connect_info::<SocketAddr>() and the \
+                     `axum` feature; hyper: insert hardening_core::PeerAddr)"
+                ),
+            }
+        }
+        match self.missing_peer {
+            MissingPeer::Warn => None,
+            MissingPeer::Reject => Some(response::missing_peer()),
+        }
+    }
+
+    /// Whether this caller logs the missing-peer event now: the first one,
+    /// then one per interval of the layer's clock.
+    fn claim_missing_peer_log(&self) -> bool {
+        let now = hardening_core::clock::duration_to_nanos(self.clock.now()).saturating_add(1);
+        let interval = hardening_core::clock::duration_to_nanos(MISSING_PEER_LOG_INTERVAL);
+        let last = self.missing_peer_logged.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < interval {
+            return false;
+        }
+        self.missing_peer_logged
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     pub(crate) fn reject_missing(&self, entry: &PolicyEntry) -> Response<Bytes> {

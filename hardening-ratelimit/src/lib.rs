@@ -12,6 +12,7 @@
 //! | algorithm | GCRA (same quota semantics as `governor`), the pure step in [`gcra`], time passed in |
 //! | keys | [`PeerIp`], [`ClientIp::trusting`] (spoof-proof behind proxies, via `hardening_core::TrustedProxies`), [`UserOrIp`], [`Header`], [`Global`], any closure; IPv6 grouped by `/64` (configurable) |
 //! | keyless requests | [`MissingKey`]: one shared `unknown` bucket by default, or allow, or reject |
+//! | server records no peer address | [`MissingPeer`]: a rate-limited warning by default, or `500` |
 //! | limited response | `429`, `Retry-After` (whole seconds, rounded up, never 0), `RateLimit-Policy` + `RateLimit`, `application/problem+json`; optional `X-RateLimit-*`; no `HandleErrorLayer` needed |
 //! | bypass | allowlisted keys and CIDRs, and an off switch |
 //! | memory | recovered keys dropped, a hard cap with a documented overflow rule ([`InMemoryStore`]) |
@@ -90,10 +91,11 @@
 //! A key whose GCRA state has fully recovered is indistinguishable from a new
 //! key, so the [`InMemoryStore`] drops such keys (amortised sweeps on the
 //! request path, or [`InMemoryStore::sweep`] from a task), and it never
-//! tracks more than [`max_keys`](InMemoryStore::with_max_keys) keys: at the
-//! cap, requests from clients it does not know share one overflow bucket per
-//! policy until room frees up. A flood of millions of distinct keys leaves
-//! memory bounded and known clients unaffected.
+//! tracks more than [`max_keys`](InMemoryStore::with_max_keys) keys per
+//! policy: at a policy's cap, requests from clients it does not know under
+//! that policy share that policy's overflow bucket until room frees up. A
+//! flood of millions of distinct keys leaves memory bounded, known clients
+//! unaffected, and other policies untouched.
 //!
 //! # Features
 //!
@@ -121,12 +123,12 @@ pub mod store;
 pub use body::RateLimitBody;
 pub use error::ConfigError;
 pub use extract::{
-    AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, PeerIp, RequestRef,
-    UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
+    AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, MissingPeer, PeerIp,
+    RequestRef, UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
 pub use future::ResponseFuture;
 pub use key::{Key, RedactedKey};
-pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder};
+pub use layer::{KeyLogging, RateLimitLayer, RateLimitLayerBuilder, MISSING_PEER_LOG_INTERVAL};
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
 pub use response::{

@@ -209,6 +209,19 @@ pub(crate) fn missing_key(entry: &PolicyEntry, legacy: bool) -> Response<Bytes> 
     )
 }
 
+/// The `500` under [`MissingPeer::Reject`](crate::MissingPeer::Reject): the
+/// server does not record peer addresses. Says nothing of the cause to the
+/// client (it is logged).
+pub(crate) fn missing_peer() -> Response<Bytes> {
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Bytes::from_static(
+            b"{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500,\
+              \"detail\":\"The rate limiter cannot identify clients.\"}",
+        ),
+    )
+}
+
 /// The `503 Service Unavailable` when the store cannot decide.
 pub(crate) fn store_unavailable(err: &StoreError) -> Response<Bytes> {
     let body = Bytes::from_static(

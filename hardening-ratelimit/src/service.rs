@@ -86,13 +86,23 @@ where
                 }
                 let key = match entry.extractor.extract(&view) {
                     Some(key) => key,
-                    None => match shared.missing_key {
-                        MissingKey::SharedKey => Key::unknown(),
-                        MissingKey::Allow => continue,
-                        MissingKey::Reject => {
-                            return ResponseFuture::respond(Box::new(shared.reject_missing(entry)));
+                    None => {
+                        if entry.extractor.needs_peer_addr() && view.peer_addr().is_none() {
+                            // The server records no peer address (cold path).
+                            if let Some(response) = shared.missing_peer(entry) {
+                                return ResponseFuture::respond(Box::new(response));
+                            }
                         }
-                    },
+                        match shared.missing_key {
+                            MissingKey::SharedKey => Key::unknown(),
+                            MissingKey::Allow => continue,
+                            MissingKey::Reject => {
+                                return ResponseFuture::respond(Box::new(
+                                    shared.reject_missing(entry),
+                                ));
+                            }
+                        }
+                    }
                 };
                 if shared.bypassed(&key) {
                     continue;
@@ -719,5 +729,218 @@ mod tests {
             header(&res, "content-type"),
             Some("application/problem+json")
         );
+    }
+
+    /// Issue 11, item 8: a flood of distinct clients under `auth` fills
+    /// `auth`'s share of the store and its overflow bucket, and nothing
+    /// else: a fresh `llm` client gets its whole quota, and every `llm`
+    /// decision (status and headers) equals the one a store without the
+    /// flood makes.
+    #[tokio::test]
+    async fn a_flood_under_one_policy_never_changes_another() {
+        async fn llm_run<S>(svc: &S, clock: &FakeClock) -> Vec<(StatusCode, Option<String>)>
+        where
+            S: tower::Service<
+                    Request<Body>,
+                    Response = Response<crate::RateLimitBody<Body>>,
+                    Error = Infallible,
+                > + Clone,
+        {
+            let mut seen = Vec::new();
+            for i in 0..25 {
+                let peer = if i % 5 == 4 {
+                    "198.51.100.2:1"
+                } else {
+                    "198.51.100.1:1"
+                };
+                let res = send(svc, req(Method::POST, "/llm/complete", Some(peer))).await;
+                seen.push((res.status(), header(&res, "ratelimit").map(str::to_owned)));
+                clock.advance(Duration::from_millis(250));
+            }
+            seen
+        }
+        let build = |clock: &FakeClock| {
+            RateLimitLayer::builder()
+                .policies(Policy::defaults())
+                .store(InMemoryStore::with_max_keys(100).unwrap())
+                .clock(clock.clone())
+                .build()
+                .unwrap()
+        };
+
+        let flooded_clock = FakeClock::new();
+        let flooded = build(&flooded_clock);
+        let svc = flooded.clone().layer(ok_service());
+        // 1000 distinct clients keep 1000 `auth` keys alive (5/min each:
+        // nothing recovers while the clock stands still): ten times the cap.
+        for i in 0u32..1000 {
+            let peer = SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 1));
+            let mut r = req(Method::POST, "/auth/login", None);
+            r.extensions_mut().insert(PeerAddr(peer));
+            send(&svc, r).await;
+        }
+        let [auth, _api, llm] = Policy::defaults();
+        let store = flooded.store();
+        assert_eq!(store.tracked_keys_for(&auth), 100, "auth is at its cap");
+        assert_eq!(store.overflowed_for(&auth), 900);
+        // the flood's newcomers share auth's overflow bucket (5/min)
+        let mut r = req(Method::POST, "/auth/login", Some("10.99.0.1:1"));
+        r.extensions_mut()
+            .insert(PeerAddr("10.99.0.1:1".parse().unwrap()));
+        assert_eq!(send(&svc, r).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+        // A fresh llm client: its whole burst of 20, from its own bucket.
+        let flooded_llm = llm_run(&svc, &flooded_clock).await;
+        assert_eq!(store.tracked_keys_for(&llm), 2);
+        assert_eq!(store.overflowed_for(&llm), 0, "no llm request overflowed");
+        let admitted = flooded_llm
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .count();
+        assert!(admitted >= 20, "full quota: {flooded_llm:?}");
+        assert_eq!(
+            flooded_llm[0].1.as_deref(),
+            Some("\"llm\";r=19;t=3"),
+            "first request sees the whole burst"
+        );
+
+        // The same llm traffic on a store that saw no flood decides the same.
+        let calm_clock = FakeClock::new();
+        let calm = build(&calm_clock).layer(ok_service());
+        assert_eq!(llm_run(&calm, &calm_clock).await, flooded_llm);
+    }
+
+    /// Runs `f` on a current-thread runtime with a capturing subscriber and
+    /// returns what was logged.
+    fn capture_logs<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F) -> String {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            rt.block_on(f())
+        });
+        let out = capture.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Issue 11, item 12: a server that records no peer address is reported
+    /// at the first request and then at most once a minute of the layer's
+    /// clock; the requests keep the `MissingKey` rule (one shared bucket).
+    #[test]
+    fn missing_peer_addresses_warn_once_a_minute() {
+        let clock = FakeClock::new();
+        let svc = RateLimitLayer::builder()
+            .policy(Policy::new("nopeer", Quota::per_minute(nz(2))))
+            .policy(
+                Policy::new("hdr", Quota::per_minute(nz(100)))
+                    .path_prefix("/h")
+                    .key(crate::Header::named("x-api-key").unwrap()),
+            )
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+            .layer(ok_service());
+        let mut statuses = Vec::new();
+        let logs = capture_logs(|| async {
+            for _ in 0..3 {
+                statuses.push(send(&svc, req(Method::GET, "/", None)).await.status());
+            }
+            clock.advance(Duration::from_secs(59));
+            send(&svc, req(Method::GET, "/", None)).await;
+            assert_eq!(
+                send(&svc, get("/", "192.0.2.1:1")).await.status(),
+                StatusCode::OK,
+                "requests with a peer are unaffected"
+            );
+            clock.advance(Duration::from_secs(1));
+            send(&svc, req(Method::GET, "/", None)).await;
+        });
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::TOO_MANY_REQUESTS
+            ],
+            "every client shares the unknown bucket, as before"
+        );
+        let warnings = logs.matches("request without a peer address").count();
+        assert_eq!(warnings, 2, "first request, then 60 s later: {logs}");
+        assert!(logs.contains("WARN"), "{logs}");
+        assert!(
+            logs.contains("MissingPeer::Reject"),
+            "names the fix: {logs}"
+        );
+
+        // An extractor that does not read the peer never warns about it.
+        let clock = FakeClock::new();
+        let hdr_only = RateLimitLayer::builder()
+            .policy(
+                Policy::new("hdr-only", Quota::per_minute(nz(100)))
+                    .key(crate::Header::named("x-api-key").unwrap()),
+            )
+            .clock(clock)
+            .build()
+            .unwrap()
+            .layer(ok_service());
+        let logs = capture_logs(|| async {
+            send(&hdr_only, req(Method::GET, "/", None)).await;
+        });
+        assert!(!logs.contains("peer address"), "{logs}");
+    }
+
+    /// `MissingPeer::Reject` turns the misconfiguration into a `500` with a
+    /// problem body (the inner service is not called) and an `error` log;
+    /// `UserOrIp` falling back to the peer is covered, a request with a peer
+    /// is not affected.
+    #[test]
+    fn missing_peer_addresses_can_be_rejected() {
+        let called = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inner = {
+            let called = called.clone();
+            service_fn(move |_req: Request<Body>| {
+                called.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")))) }
+            })
+        };
+        let svc = RateLimitLayer::builder()
+            .policy(Policy::new("strict-peer", Quota::per_minute(nz(100))))
+            .key(UserOrIp::new(crate::PeerIp::new()))
+            .on_missing_peer(crate::MissingPeer::Reject)
+            .clock(FakeClock::new())
+            .build()
+            .unwrap()
+            .layer(inner);
+        let mut body = String::new();
+        let logs = capture_logs(|| async {
+            let res = send(&svc, req(Method::GET, "/", None)).await;
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(
+                header(&res, "content-type"),
+                Some("application/problem+json")
+            );
+            body = body_string(res).await;
+            assert_eq!(
+                send(&svc, get("/", "192.0.2.1:1")).await.status(),
+                StatusCode::OK
+            );
+            // an authenticated user needs no peer address
+            let mut r = req(Method::GET, "/", None);
+            r.extensions_mut().insert(AuthenticatedUser::new("carol"));
+            assert_eq!(send(&svc, r).await.status(), StatusCode::OK);
+        });
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["status"], 500);
+        assert_eq!(called.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(logs.contains("ERROR"), "{logs}");
+        assert!(logs.contains("rejected with 500"), "{logs}");
     }
 }

@@ -135,7 +135,7 @@ async fn keys_expire_when_their_state_has_recovered() {
             .unwrap();
         assert!(d.is_allowed());
     }
-    let slow_key = format!("{prefix}slow:user:alice");
+    let slow_key = format!("{prefix}slow:{}", alice.to_storage_string());
     // three requests of 12 s each: recovered 36 s from now, and not later
     let pttl: i64 = redis::cmd("PTTL")
         .arg(&slow_key)
@@ -185,7 +185,7 @@ async fn keys_expire_when_their_state_has_recovered() {
                 .is_allowed()
         );
     }
-    let fast_key = format!("{prefix}fast:user:alice");
+    let fast_key = format!("{prefix}fast:{}", Key::user("alice").to_storage_string());
     let pttl: i64 = redis::cmd("PTTL")
         .arg(&fast_key)
         .query_async(&mut conn)
@@ -308,7 +308,10 @@ async fn replicas_with_skewed_clocks_share_one_limit() {
     assert_eq!(admitted.load(Ordering::Relaxed), 50);
     let mut conn = connect(&url).await;
     let _: () = redis::cmd("DEL")
-        .arg(format!("{prefix}api:user:shared-user"))
+        .arg(format!(
+            "{prefix}api:{}",
+            Key::user("shared-user").to_storage_string()
+        ))
         .query_async(&mut conn)
         .await
         .unwrap();

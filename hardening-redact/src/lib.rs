@@ -138,8 +138,11 @@ mod scan;
 mod secret;
 #[cfg(feature = "http")]
 pub mod trace;
+#[doc(hidden)]
+pub mod work;
 
 pub use error::ConfigError;
 pub use pattern::Pattern;
 pub use redactor::{Redactor, RedactorBuilder, REDACTED};
 pub use secret::Secret;
+pub use work::MAX_STEPS_PER_BYTE;

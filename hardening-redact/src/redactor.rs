@@ -193,6 +193,8 @@ impl Redactor {
     }
 
     fn redact_uri_depth<'a>(&self, uri: &'a str, depth: u8) -> Cow<'a, str> {
+        // Splitting, decoding, comparing and re-encoding: a few passes.
+        crate::work::add(4 * uri.len() + 1);
         let (before_frag, frag) = match uri.find('#') {
             Some(i) => (&uri[..i], Some(&uri[i..])),
             None => (uri, None),
@@ -271,6 +273,7 @@ impl Redactor {
     }
 
     fn apply(&self, text: &str, spans: &mut Vec<Span>) -> String {
+        crate::work::add(text.len());
         merge(spans);
         let mut out = String::with_capacity(text.len() + spans.len() * 12);
         let mut last = 0;

@@ -8,6 +8,9 @@
 //! - `uri`, through [`Redactor::redact_uri`]: sensitive query parameters
 //!   masked (names matched after percent-decoding), URLs nested in
 //!   parameter values decoded and scrubbed, tokens in the path removed;
+//!   then cut to [`DEFAULT_MAX_URI_LEN`] bytes (configurable with
+//!   [`RedactedMakeSpan::max_uri_len`]) with a visible
+//!   `...[truncated N bytes]` marker;
 //! - `version`;
 //! - `headers`: only the allowlisted ones ([`DEFAULT_SAFE_HEADERS`] or your
 //!   own), their values scanned as well.
@@ -32,7 +35,7 @@
 //! [`TraceLayer`]: tower_http::trace::TraceLayer
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName};
@@ -53,6 +56,9 @@ pub const DEFAULT_SAFE_HEADERS: [HeaderName; 8] = [
     HeaderName::from_static("traceparent"),
 ];
 
+/// The longest URI a span records by default, in bytes (after redaction).
+pub const DEFAULT_MAX_URI_LEN: usize = 2048;
+
 /// Makes request spans with a redacted URI and allowlisted headers.
 ///
 /// # Clone
@@ -63,6 +69,7 @@ pub struct RedactedMakeSpan {
     redactor: Redactor,
     level: Level,
     safe_headers: Arc<[HeaderName]>,
+    max_uri_len: usize,
 }
 
 impl RedactedMakeSpan {
@@ -72,7 +79,20 @@ impl RedactedMakeSpan {
             redactor,
             level: Level::INFO,
             safe_headers: Arc::new(DEFAULT_SAFE_HEADERS),
+            max_uri_len: DEFAULT_MAX_URI_LEN,
         }
+    }
+
+    /// The longest URI recorded, in bytes (default [`DEFAULT_MAX_URI_LEN`]).
+    ///
+    /// The whole URI is redacted first (in time linear in its length), and
+    /// then the redacted text is cut at this length and
+    /// `...[truncated N bytes]` appended, so a cut never splits a secret
+    /// into a part that is no longer recognised. `0` records only the
+    /// marker.
+    pub fn max_uri_len(mut self, bytes: usize) -> Self {
+        self.max_uri_len = bytes;
+        self
     }
 
     /// The span level (default `INFO`).
@@ -87,14 +107,32 @@ impl RedactedMakeSpan {
         self
     }
 
-    /// The request target as the span records it.
+    /// The request target as the span records it: redacted, then cut to
+    /// [`max_uri_len`](Self::max_uri_len).
     pub fn redacted_uri<'a, B>(&self, req: &'a Request<B>) -> Cow<'a, str> {
         let uri = req.uri();
-        match (uri.scheme(), uri.path_and_query()) {
+        let redacted = match (uri.scheme(), uri.path_and_query()) {
             (None, Some(pq)) => self.redactor.redact_uri(pq.as_str()),
             _ => Cow::Owned(self.redactor.redact_uri(&uri.to_string()).into_owned()),
-        }
+        };
+        truncate(redacted, self.max_uri_len)
     }
+}
+
+/// Cuts `text` to at most `max` bytes (on a character boundary) and marks
+/// the cut with `...[truncated N bytes]`.
+fn truncate(text: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = String::with_capacity(cut + 32);
+    out.push_str(&text[..cut]);
+    let _ = write!(out, "...[truncated {} bytes]", text.len() - cut);
+    Cow::Owned(out)
 }
 
 /// `Debug`s as a map of the allowlisted headers, values scanned.
@@ -174,6 +212,38 @@ mod tests {
             make.redacted_uri(&req("/reset/ghp_16C7e42F292c6912E7710c838347Ae178B4a")),
             "/reset/[REDACTED]"
         );
+    }
+
+    #[test]
+    fn long_uris_are_cut_with_a_marker() {
+        let req = |u: &str| Request::get(u).body(()).unwrap();
+        let long = format!("/a/{}", "b".repeat(5000));
+        let make = RedactedMakeSpan::new(Redactor::default());
+        let got = make.redacted_uri(&req(&long)).into_owned();
+        assert_eq!(
+            got.len(),
+            DEFAULT_MAX_URI_LEN + "...[truncated 2955 bytes]".len()
+        );
+        assert!(got.starts_with("/a/bbb"));
+        assert!(got.ends_with("...[truncated 2955 bytes]"), "{got}");
+
+        // Redaction happens before the cut: a secret straddling the limit
+        // is gone, not half-printed.
+        let make = make.max_uri_len(20);
+        let got = make
+            .redacted_uri(&req("/cb?x=1&access_token=SECRETSECRETSECRET&y=2"))
+            .into_owned();
+        assert_eq!(got, "/cb?x=1&access_token...[truncated 15 bytes]");
+        assert!(!got.contains("SECRET"));
+
+        // At or under the limit nothing changes and nothing is copied.
+        let make = RedactedMakeSpan::new(Redactor::default()).max_uri_len(6);
+        assert!(matches!(
+            make.redacted_uri(&req("/a?b=1")),
+            Cow::Borrowed("/a?b=1")
+        ));
+        let make = make.max_uri_len(0);
+        assert_eq!(make.redacted_uri(&req("/a?b=1")), "...[truncated 6 bytes]");
     }
 
     #[test]

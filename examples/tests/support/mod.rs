@@ -27,9 +27,14 @@ const ISOLATED_ENV: &[&str] = &[
     "DRAIN_DELAY_MS",
     "HEALTH_CACHE_TTL_MS",
     "PUBLIC_HOSTS",
+    "CSP_TEST_PAGE",
     "SHUTDOWN_DEADLINE_MS",
     "TOKEN_SECRET",
     "METRICS_ADDR",
+    "HEADER_READ_TIMEOUT_MS",
+    "IDLE_TIMEOUT_MS",
+    "MAX_CONNECTIONS",
+    "CORS_ORIGINS",
 ];
 
 /// A running `secure_api` process.
@@ -268,5 +273,27 @@ impl RedisServer {
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.kill();
         self.spawn()
+    }
+}
+
+/// A path to an external tool that a test needs, from the environment
+/// variable `var` (set by `.ci/run`). `None` outside CI when it is not set
+/// (after saying so on stderr); in CI (`CI` set) a missing variable or path
+/// fails the test.
+pub fn external_tool(test: &str, var: &str, what: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os(var).map(std::path::PathBuf::from);
+    match path {
+        Some(path) if path.exists() => Some(path),
+        other => {
+            let why = match other {
+                Some(path) => format!("{var}={} does not exist", path.display()),
+                None => format!("{var} is not set"),
+            };
+            if std::env::var_os("CI").is_some() {
+                panic!("{test}: {what} is needed in CI: {why}");
+            }
+            eprintln!("SKIPPED {test}: {what} unavailable ({why})");
+            None
+        }
     }
 }

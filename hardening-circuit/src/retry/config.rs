@@ -268,4 +268,97 @@ mod tests {
             "invalid retry setting deadline = 0ns: must be more than zero"
         );
     }
+
+    mod hostile_retry_after {
+        use super::*;
+        use proptest::prelude::*;
+        use std::time::UNIX_EPOCH;
+
+        fn parse(bytes: &[u8], now: SystemTime) -> Option<Option<Duration>> {
+            let value = http::HeaderValue::from_bytes(bytes).ok()?;
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, value);
+            Some(retry_after(&h, now))
+        }
+
+        /// Pieces of the three HTTP-date forms, mixed with junk.
+        fn date_like() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("Tue, ".to_owned()),
+                Just("Tuesday, ".to_owned()),
+                Just("Nov ".to_owned()),
+                Just("GMT".to_owned()),
+                Just(" ".to_owned()),
+                Just("-".to_owned()),
+                Just(":".to_owned()),
+                Just(",".to_owned()),
+                "[0-9]{1,25}",
+                "[A-Za-z]{1,4}",
+                "[\\x00-\\xff]{0,3}",
+            ];
+            proptest::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            /// Arbitrary bytes from a hostile upstream: never a panic, and a
+            /// wait is only ever read from digits or a real date.
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..512),
+                now_secs in 0u64..=253_402_300_799,
+            ) {
+                let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+                if let Some(Some(wait)) = parse(&bytes, now) {
+                    let text = std::str::from_utf8(&bytes).unwrap().trim();
+                    if !text.bytes().all(|b| b.is_ascii_digit()) {
+                        // A date: never later than the last date HTTP can say.
+                        let latest = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+                        prop_assert!(now + wait <= latest, "{:?} -> {:?}", text, wait);
+                    }
+                }
+            }
+
+            /// Odd dates (fragments of every form, out-of-range fields) never
+            /// panic, and a date in the past is no wait at all.
+            #[test]
+            fn odd_dates_never_panic(value in date_like(), now_secs in 0u64..=4_000_000_000) {
+                let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+                if let Some(Some(wait)) = parse(value.as_bytes(), now) {
+                    if let Ok(date) = httpdate::parse_http_date(value.trim()) {
+                        prop_assert_eq!(wait, date.duration_since(now).unwrap_or(Duration::ZERO));
+                    }
+                }
+            }
+
+            /// Huge numbers saturate instead of wrapping: any run of digits
+            /// is exactly its value in seconds, or `u64::MAX` seconds
+            /// (which `max_retry_after` then refuses), never a small wait.
+            #[test]
+            fn huge_numbers_saturate(digits in "[0-9]{1,400}") {
+                let wait = parse(digits.as_bytes(), SystemTime::now()).unwrap().unwrap();
+                let expected = digits.parse::<u64>().unwrap_or(u64::MAX);
+                prop_assert_eq!(wait, Duration::from_secs(expected));
+            }
+        }
+
+        /// Work is linear: a 64 KiB value of digits is read in one pass.
+        #[test]
+        fn long_values_are_cheap() {
+            let digits = "9".repeat(64 * 1024);
+            let started = std::time::Instant::now();
+            for _ in 0..100 {
+                assert_eq!(
+                    parse(digits.as_bytes(), SystemTime::now()).unwrap(),
+                    Some(Duration::from_secs(u64::MAX))
+                );
+            }
+            // Generous: 100 passes over 64 KiB take well under a millisecond
+            // each, even in a debug build on a loaded machine.
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+    }
 }

@@ -34,6 +34,7 @@
 mod directive;
 mod policy;
 mod source;
+mod strict;
 
 pub use directive::Directive;
 pub use policy::ContentSecurityPolicy;

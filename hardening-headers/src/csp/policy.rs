@@ -7,7 +7,8 @@ use std::str::FromStr;
 use http::HeaderValue;
 
 use super::directive::{Kind, SANDBOX_FLAGS};
-use super::{Directive, Source};
+use super::strict::{self, Strictness};
+use super::{Directive, HashAlgorithm, Source};
 use crate::error::ConfigError;
 
 /// A Content-Security-Policy, built directive by directive.
@@ -38,6 +39,8 @@ use crate::error::ConfigError;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContentSecurityPolicy {
     directives: Vec<(Directive, Value)>,
+    /// Set by the strict presets: rendering then refuses weakening changes.
+    strict: Option<Strictness>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +104,127 @@ impl ContentSecurityPolicy {
         Self::new()
             .default_src([Source::NONE])
             .frame_ancestors([Source::NONE])
+    }
+
+    /// The strict nonce-based policy of the strict-CSP recipe (web.dev
+    /// "Mitigate cross-site scripting with a strict CSP"), locked down by
+    /// default. Use it with
+    /// [`csp_nonce()`](crate::SecurityHeadersBuilder::csp_nonce), which adds
+    /// the request's `'nonce-…'` to `script-src` and `style-src`:
+    ///
+    /// ```text
+    /// default-src 'none'; base-uri 'none'; connect-src 'self'; font-src 'self';
+    /// form-action 'self'; frame-ancestors 'none'; img-src 'self' data:;
+    /// manifest-src 'self'; object-src 'none';
+    /// script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-…';
+    /// style-src 'self' 'nonce-…'; upgrade-insecure-requests
+    /// ```
+    ///
+    /// Only scripts carrying the nonce run, and the scripts they load
+    /// (`'strict-dynamic'`); host allowlists, `'self'` and inline code without
+    /// the nonce do not. `https:` and `'unsafe-inline'` are fallbacks for
+    /// browsers without CSP 3 or CSP 2, which current browsers ignore.
+    /// Add `require_trusted_types_for_script()` (and `trusted_types(…)`) to
+    /// lock down DOM XSS sinks as well.
+    ///
+    /// Rendering refuses changes that silently weaken it, with
+    /// [`ConfigError::WeakensStrictPolicy`] naming the directive: no nonce
+    /// (the layer lacks `csp_nonce()`), `script-src` with an allowlist but
+    /// without `'strict-dynamic'`, `'unsafe-eval'`, `object-src` other than
+    /// `'none'`, `base-uri` other than `'none'`/`'self'`, or inline event
+    /// handlers allowed other than by hash.
+    ///
+    /// ```
+    /// use hardening_headers::csp::{ContentSecurityPolicy, Directive, Source};
+    /// use hardening_headers::{ConfigError, SecurityHeadersLayer};
+    ///
+    /// let csp = ContentSecurityPolicy::strict_nonce().require_trusted_types_for_script();
+    /// let layer = SecurityHeadersLayer::builder()
+    ///     .content_security_policy(csp.clone())
+    ///     .csp_nonce()
+    ///     .build();
+    /// assert!(layer.is_ok());
+    ///
+    /// // Without the nonce, 'unsafe-inline' would be in force.
+    /// let err = SecurityHeadersLayer::builder()
+    ///     .content_security_policy(csp.clone())
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::WeakensStrictPolicy { ref directive, .. } if directive == "script-src"));
+    ///
+    /// // A host allowlist without 'strict-dynamic' is a bypassable policy.
+    /// let weak = csp.script_src([Source::host("cdn.example.com")]);
+    /// let err = SecurityHeadersLayer::builder()
+    ///     .content_security_policy(weak)
+    ///     .csp_nonce()
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("`script-src` weakens the strict policy"), "{err}");
+    /// ```
+    pub fn strict_nonce() -> Self {
+        Self::strict_preset(Strictness::Nonce)
+    }
+
+    /// The strict hash-based policy, for static pages whose inline scripts
+    /// are known when the layer is built: [`strict_nonce`](Self::strict_nonce)
+    /// with hashes in place of the nonce. Add each inline script with
+    /// [`script_hash`](Self::script_hash) (its digest is computed then, once);
+    /// rendering fails until `script-src` holds at least one hash.
+    ///
+    /// ```
+    /// use hardening_headers::csp::{ContentSecurityPolicy, HashAlgorithm};
+    ///
+    /// let csp = ContentSecurityPolicy::strict_hash()
+    ///     .script_hash(HashAlgorithm::Sha256, "start()")
+    ///     .require_trusted_types_for_script();
+    /// let value = csp.to_header_value().unwrap();
+    /// assert!(value.to_str().unwrap().contains(
+    ///     "script-src 'strict-dynamic' https: 'unsafe-inline' 'sha256-"
+    /// ));
+    ///
+    /// let err = ContentSecurityPolicy::strict_hash().to_header_value().unwrap_err();
+    /// assert!(err.to_string().contains("script_hash()"), "{err}");
+    /// ```
+    pub fn strict_hash() -> Self {
+        Self::strict_preset(Strictness::Hash)
+    }
+
+    fn strict_preset(strictness: Strictness) -> Self {
+        let mut csp = Self::new()
+            .default_src([Source::NONE])
+            .base_uri([Source::NONE])
+            .connect_src([Source::SELF])
+            .font_src([Source::SELF])
+            .form_action([Source::SELF])
+            .frame_ancestors([Source::NONE])
+            .img_src([Source::SELF, Source::DATA])
+            .manifest_src([Source::SELF])
+            .object_src([Source::NONE])
+            .script_src([Source::STRICT_DYNAMIC, Source::HTTPS, Source::UNSAFE_INLINE])
+            .style_src([Source::SELF])
+            .upgrade_insecure_requests();
+        csp.strict = Some(strictness);
+        csp
+    }
+
+    /// Adds the hash of an inline script to `script-src`, computed now with
+    /// `algorithm` over exactly the script's text (what is between
+    /// `<script>` and `</script>`).
+    pub fn script_hash(self, algorithm: HashAlgorithm, script: impl AsRef<[u8]>) -> Self {
+        self.add_source(Directive::ScriptSrc, Source::hash_of(algorithm, script))
+    }
+
+    /// Adds the hash of an inline `<style>` element's text to `style-src`,
+    /// computed now.
+    pub fn style_hash(self, algorithm: HashAlgorithm, style: impl AsRef<[u8]>) -> Self {
+        self.add_source(Directive::StyleSrc, Source::hash_of(algorithm, style))
+    }
+
+    /// Whether this policy started from a strict preset
+    /// ([`strict_nonce`](Self::strict_nonce), [`strict_hash`](Self::strict_hash))
+    /// and is therefore checked against weakening changes.
+    pub fn is_strict(&self) -> bool {
+        self.strict.is_some()
     }
 
     /// Sets `directive` to `sources`, replacing it if it was set.
@@ -197,6 +321,12 @@ impl ContentSecurityPolicy {
     /// `report-to`: the name of an endpoint declared with
     /// [`SecurityHeadersBuilder::reporting_endpoint`](crate::SecurityHeadersBuilder::reporting_endpoint),
     /// which sends the matching `Reporting-Endpoints` header.
+    ///
+    /// Like `upgrade-insecure-requests`, it is rendered at the end and sent
+    /// only on responses to HTTPS requests: Chromium delivers Reporting API
+    /// reports only for pages that came over HTTPS, and while `report-to` is
+    /// present it ignores `report-uri`. Over plain HTTP (local development)
+    /// a `report-uri` set beside it therefore still gets the reports.
     pub fn report_to(self, endpoint: impl Into<Cow<'static, str>>) -> Self {
         self.set(Directive::ReportTo, Value::Tokens(vec![endpoint.into()]))
     }
@@ -288,6 +418,21 @@ impl ContentSecurityPolicy {
         header: &'static str,
         nonce: bool,
     ) -> Result<Rendered, ConfigError> {
+        let rendered = self.render_fallback(header, nonce)?;
+        if let Some(strictness) = self.strict {
+            strict::check(self, strictness, nonce)?;
+        }
+        Ok(rendered)
+    }
+
+    /// [`render`](Self::render) without the strict-policy checks: for the
+    /// nonce-less fallback value the layer keeps beside a nonced policy
+    /// (checked with the nonce, never expected to be sent).
+    pub(crate) fn render_fallback(
+        &self,
+        header: &'static str,
+        nonce: bool,
+    ) -> Result<Rendered, ConfigError> {
         if self.directives.is_empty() {
             return Err(ConfigError::EmptyPolicy { header });
         }
@@ -306,8 +451,10 @@ impl ContentSecurityPolicy {
                         | Directive::StyleSrcElem
                 )
         };
+        let https_only =
+            |d: Directive| matches!(d, Directive::ReportTo | Directive::UpgradeInsecureRequests);
         for (directive, value) in &self.directives {
-            if *directive != Directive::UpgradeInsecureRequests {
+            if !https_only(*directive) {
                 write_directive(&mut out, *directive, value, takes_nonce(*directive));
             }
         }
@@ -323,16 +470,26 @@ impl ContentSecurityPolicy {
                 }
             }
         }
+        // HTTPS only, and so rendered last: `report-to` (Chromium delivers
+        // Reporting API reports only for responses that came over HTTPS, and
+        // while `report-to` is present it ignores `report-uri`, so over plain
+        // HTTP the directive would silence reporting), then
+        // `upgrade-insecure-requests`.
+        let before = out.text.len();
+        for (directive, value) in &self.directives {
+            if *directive == Directive::ReportTo {
+                write_directive(&mut out, *directive, value, false);
+            }
+        }
         if self.contains(Directive::UpgradeInsecureRequests) {
-            let before = out.text.len();
             write_directive(
                 &mut out,
                 Directive::UpgradeInsecureRequests,
                 &Value::Flag,
                 false,
             );
-            out.https_only_suffix = out.text.len() - before;
         }
+        out.https_only_suffix = out.text.len() - before;
         Ok(out)
     }
 }
@@ -647,7 +804,7 @@ mod tests {
         assert_eq!(
             render(&csp),
             "sandbox allow-scripts allow-forms; report-uri /csp-reports https://reports.example.com/csp; \
-             report-to csp-endpoint; require-trusted-types-for 'script'; trusted-types default 'allow-duplicates'"
+             require-trusted-types-for 'script'; trusted-types default 'allow-duplicates'; report-to csp-endpoint"
         );
         assert_eq!(csp.report_to_endpoint(), Some("csp-endpoint"));
         assert_eq!(
@@ -714,11 +871,15 @@ mod tests {
     #[test]
     fn parse_round_trips_and_validates() {
         let text = "default-src 'self'; script-src 'self' https://cdn.example.com 'sha256-n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg='; \
-                    sandbox allow-scripts; report-to csp; require-trusted-types-for 'script'; upgrade-insecure-requests";
+                    sandbox allow-scripts; require-trusted-types-for 'script'; report-to csp; upgrade-insecure-requests";
         let csp: ContentSecurityPolicy = text.parse().unwrap();
         assert_eq!(render(&csp), text);
         let r = csp.render("content-security-policy", false).unwrap();
-        assert_eq!(r.https_only_suffix, "; upgrade-insecure-requests".len());
+        assert_eq!(
+            r.https_only_suffix,
+            "; report-to csp; upgrade-insecure-requests".len(),
+            "report-to and upgrade-insecure-requests are sent over HTTPS only"
+        );
         let csp: ContentSecurityPolicy =
             "upgrade-insecure-requests; img-src 'self'".parse().unwrap();
         assert_eq!(render(&csp), "img-src 'self'; upgrade-insecure-requests");
@@ -798,6 +959,166 @@ mod tests {
             "default-src 'self' https:; script-src-elem 'strict-dynamic' 'nonce-N'; \
              script-src 'self' https: 'nonce-N'; style-src 'self' https: 'nonce-N'"
         );
+    }
+
+    fn with_nonce(csp: &ContentSecurityPolicy) -> Result<String, ConfigError> {
+        let r = csp.render("content-security-policy", true)?;
+        let mut text = r.text.clone();
+        for at in r.nonce_at.iter().rev() {
+            text.insert_str(*at, "'nonce-N'");
+        }
+        Ok(text)
+    }
+
+    #[test]
+    fn strict_nonce_preset_renders_the_recipe() {
+        assert_eq!(
+            with_nonce(&ContentSecurityPolicy::strict_nonce()).unwrap(),
+            "default-src 'none'; base-uri 'none'; connect-src 'self'; font-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; img-src 'self' data:; manifest-src 'self'; \
+             object-src 'none'; script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-N'; \
+             style-src 'self' 'nonce-N'; upgrade-insecure-requests"
+        );
+        let tt = ContentSecurityPolicy::strict_nonce()
+            .require_trusted_types_for_script()
+            .trusted_types(["'none'"]);
+        assert!(with_nonce(&tt).unwrap().ends_with(
+            "; require-trusted-types-for 'script'; trusted-types 'none'; upgrade-insecure-requests"
+        ));
+        assert!(tt.is_strict());
+        assert!(!ContentSecurityPolicy::strict().is_strict());
+    }
+
+    #[test]
+    fn strict_hash_preset_hashes_inline_scripts_once() {
+        let csp = ContentSecurityPolicy::strict_hash()
+            .script_hash(HashAlgorithm::Sha256, "")
+            .script_hash(HashAlgorithm::Sha384, "")
+            .script_hash(HashAlgorithm::Sha512, "")
+            .style_hash(HashAlgorithm::Sha256, "");
+        let text = render(&csp);
+        assert!(text.contains(
+            "script-src 'strict-dynamic' https: 'unsafe-inline' \
+             'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=' \
+             'sha384-OLBgp1GsljhM2TJ+sbHjaiH9txEUvgdDTAzHv2P24donTt6/529l+9Ua0vFImLlb' \
+             'sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=='; \
+             style-src 'self' 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+        ), "{text}");
+        // the digest is of the exact bytes
+        assert_ne!(
+            Source::hash_of(HashAlgorithm::Sha256, "start()"),
+            Source::hash_of(HashAlgorithm::Sha256, "start() ")
+        );
+        // a nonce from the layer also makes a hash preset valid
+        assert!(with_nonce(&ContentSecurityPolicy::strict_hash()).is_ok());
+    }
+
+    #[test]
+    fn strict_presets_refuse_weakening_changes_naming_the_directive() {
+        let nonce = ContentSecurityPolicy::strict_nonce;
+        let hash =
+            || ContentSecurityPolicy::strict_hash().script_hash(HashAlgorithm::Sha256, "go()");
+        let cases: Vec<(&str, ContentSecurityPolicy, bool, &str)> = vec![
+            ("no nonce", nonce(), false, "script-src"),
+            (
+                "no hash",
+                ContentSecurityPolicy::strict_hash(),
+                false,
+                "script-src",
+            ),
+            (
+                "host allowlist without strict-dynamic",
+                nonce().script_src([Source::host("cdn.example.com"), Source::UNSAFE_INLINE]),
+                true,
+                "script-src",
+            ),
+            (
+                "'self' without strict-dynamic",
+                hash().script_src([Source::SELF, Source::sha256_digest([1; 32])]),
+                false,
+                "script-src",
+            ),
+            (
+                "https: without strict-dynamic",
+                nonce().script_src([Source::HTTPS, Source::UNSAFE_INLINE]),
+                true,
+                "script-src",
+            ),
+            (
+                "unsafe-eval",
+                nonce().add_source(Directive::ScriptSrc, Source::UNSAFE_EVAL),
+                true,
+                "script-src",
+            ),
+            (
+                "script-src-elem allowlist",
+                nonce().script_src_elem([Source::host("cdn.example.com")]),
+                true,
+                "script-src-elem",
+            ),
+            (
+                "script-src removed",
+                nonce().remove(Directive::ScriptSrc),
+                true,
+                "script-src",
+            ),
+            (
+                "object-src opened",
+                nonce().object_src([Source::SELF]),
+                true,
+                "object-src",
+            ),
+            (
+                "object-src removed with default-src opened",
+                nonce()
+                    .remove(Directive::ObjectSrc)
+                    .default_src([Source::SELF]),
+                true,
+                "object-src",
+            ),
+            (
+                "base-uri opened",
+                hash().base_uri([Source::HTTPS]),
+                false,
+                "base-uri",
+            ),
+            (
+                "base-uri removed",
+                nonce().remove(Directive::BaseUri),
+                true,
+                "base-uri",
+            ),
+            (
+                "inline handlers",
+                nonce().script_src_attr([Source::UNSAFE_INLINE]),
+                true,
+                "script-src-attr",
+            ),
+        ];
+        for (what, csp, nonce, directive) in cases {
+            let err = csp.render("content-security-policy", nonce).unwrap_err();
+            match &err {
+                ConfigError::WeakensStrictPolicy { directive: d, .. } => {
+                    assert_eq!(d, directive, "{what}: {err}")
+                }
+                other => panic!("{what}: unexpected {other:?}"),
+            }
+            assert!(err.to_string().contains(directive), "{what}: {err}");
+        }
+
+        // Tightening is fine: fewer fallbacks, base-uri 'self', hashed handlers.
+        for ok in [
+            nonce().script_src([Source::STRICT_DYNAMIC]),
+            nonce().base_uri([Source::SELF]).object_src([]),
+            nonce().remove(Directive::ObjectSrc),
+            nonce().script_src_attr([Source::UNSAFE_HASHES, Source::sha256_digest([2; 32])]),
+            nonce().script_src_elem([Source::STRICT_DYNAMIC, Source::HTTPS]),
+            nonce().add_source(Directive::ScriptSrc, Source::host("cdn.example.com")),
+        ] {
+            assert!(with_nonce(&ok).is_ok(), "{ok}");
+        }
+        // A policy that is not a strict preset is not held to the recipe.
+        assert!(ContentSecurityPolicy::strict().to_header_value().is_ok());
     }
 
     proptest! {

@@ -196,6 +196,50 @@ impl Source {
         Source::sha256(general_purpose::STANDARD.encode(digest))
     }
 
+    /// The hash source of an inline script or style, computed now, once:
+    /// `Source::hash_of(HashAlgorithm::Sha256, "start()")` is
+    /// `'sha256-…'` of exactly those bytes (whitespace included, as browsers
+    /// hash the element's text).
+    ///
+    /// ```
+    /// use hardening_headers::csp::{HashAlgorithm, Source};
+    ///
+    /// assert_eq!(
+    ///     Source::hash_of(HashAlgorithm::Sha256, "").to_string(),
+    ///     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    /// );
+    /// ```
+    pub fn hash_of(algorithm: HashAlgorithm, content: impl AsRef<[u8]>) -> Source {
+        use sha2::Digest as _;
+        let content = content.as_ref();
+        let digest = match algorithm {
+            HashAlgorithm::Sha256 => {
+                general_purpose::STANDARD.encode(sha2::Sha256::digest(content))
+            }
+            HashAlgorithm::Sha384 => {
+                general_purpose::STANDARD.encode(sha2::Sha384::digest(content))
+            }
+            HashAlgorithm::Sha512 => {
+                general_purpose::STANDARD.encode(sha2::Sha512::digest(content))
+            }
+        };
+        Source::hash(algorithm, digest)
+    }
+
+    /// Whether this is a hash source (`'sha256-…'` and friends).
+    pub(crate) fn is_hash(&self) -> bool {
+        matches!(self.0, Repr::Hash(..))
+    }
+
+    /// `'self'`, a scheme or a host: the allowlist sources that
+    /// `'strict-dynamic'` makes browsers ignore.
+    pub(crate) fn is_allowlist(&self) -> bool {
+        matches!(
+            self.0,
+            Repr::Keyword(Keyword::SelfOrigin) | Repr::Scheme(_) | Repr::Host(_)
+        )
+    }
+
     /// Whether this is `'none'`.
     pub fn is_none(&self) -> bool {
         self.0 == Repr::Keyword(Keyword::None)

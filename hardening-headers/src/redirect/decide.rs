@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use http::header::HOST;
 use http::{HeaderValue, Method, Request, StatusCode};
 
-use hardening_core::proxy::peer_addr;
+use hardening_core::proxy::is_loopback;
 use hardening_core::{Scheme, TrustedProxies};
 
 use crate::host::check_host;
@@ -89,7 +89,9 @@ impl RedirectPolicy {
         };
         if self.exempt_localhost {
             if let Some(host) = host {
-                if is_loopback_host(host) && peer_is_loopback(req) {
+                // the client resolved behind the trusted proxies, not the TCP
+                // peer: a proxy on this host relays remote clients from loopback
+                if is_loopback_host(host) && self.proxies.client_ip(req).is_some_and(is_loopback) {
                     return Decision::Pass { https: false };
                 }
             }
@@ -213,18 +215,102 @@ fn is_loopback_host(host: &str) -> bool {
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    literal
-        .parse::<IpAddr>()
-        .is_ok_and(|ip| ip.to_canonical().is_loopback())
-}
-
-fn peer_is_loopback<B>(req: &Request<B>) -> bool {
-    peer_addr(req.extensions()).is_some_and(|peer| peer.ip().to_canonical().is_loopback())
+    literal.parse::<IpAddr>().is_ok_and(is_loopback)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Characters and pieces that turn a host into something else: user
+    /// info, paths, backslashes (which browsers read as `/`), line breaks,
+    /// percent-encoding, brackets, ports, non-ASCII.
+    fn hostile_authority() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            any::<char>().prop_map(String::from),
+            proptest::sample::select(vec![
+                "@",
+                "\\",
+                "/",
+                "\r\n",
+                "\n",
+                "%2F",
+                "%40",
+                "%00",
+                ":",
+                "::",
+                "[",
+                "]",
+                ".",
+                "..",
+                "-",
+                "#",
+                "?",
+                " ",
+                "\t",
+                "*",
+                "example.com",
+                "evil.com",
+                "localhost",
+                "127.0.0.1",
+                "[::1]",
+                "[::ffff:127.0.0.1]",
+                ":443",
+                ":99999",
+                "[fe80::1%25eth0]",
+                "xn--",
+                "\u{ff0e}",
+                "\u{2024}",
+                "é",
+            ])
+            .prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// Whatever the client sends as authority, an accepted host is a
+        /// plain DNS name or IP literal taken from its start: no user info,
+        /// path, backslash, line break, percent sign or non-ASCII, and
+        /// `https://HOST/` names exactly that host.
+        #[test]
+        fn accepted_hosts_cannot_point_elsewhere(authority in hostile_authority()) {
+            if let Ok(host) = split_host(&authority) {
+                prop_assert!(!host.is_empty() && host.len() <= 253);
+                prop_assert!(authority.starts_with(host));
+                let plain = host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                let literal = host
+                    .strip_prefix('[')
+                    .and_then(|h| h.strip_suffix(']'))
+                    .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+                prop_assert!(plain || literal, "{:?}", host);
+                let target: http::Uri = format!("https://{host}/").parse().unwrap();
+                prop_assert_eq!(target.host(), Some(host));
+                prop_assert_eq!(target.path(), "/");
+            }
+        }
+
+        /// Arbitrary bytes as `Host`: no panic, and the same guarantee.
+        #[test]
+        fn arbitrary_host_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+            let req = Request::get("/").header(HOST, value).body(()).unwrap();
+            if let Ok(Some(host)) = request_host(&req) {
+                prop_assert!(host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b)));
+            }
+            let _ = is_loopback_host(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    /// One pass over the authority: a megabyte is refused at once.
+    #[test]
+    fn long_hosts_are_refused() {
+        let long = "a".repeat(1 << 20);
+        assert_eq!(split_host(&long), Err(()));
+        let labels = "a.".repeat(1 << 19);
+        assert_eq!(split_host(&labels), Err(()));
+    }
 
     #[test]
     fn host_parsing() {

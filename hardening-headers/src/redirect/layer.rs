@@ -113,7 +113,8 @@ impl HttpsRedirectBuilder {
     }
 
     /// The reverse proxies whose `X-Forwarded-Proto` / `Forwarded: proto=`
-    /// are believed. Give the same value to the
+    /// are believed, and whose forwarded client address decides
+    /// [`exempt_localhost`](Self::exempt_localhost). Give the same value to the
     /// [`SecurityHeadersLayer`](crate::SecurityHeadersLayer) builder.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.proxies = proxies;
@@ -135,9 +136,13 @@ impl HttpsRedirectBuilder {
     }
 
     /// Serves plain HTTP to requests for a loopback host (`localhost`,
-    /// `*.localhost`, `127.0.0.0/8`, `[::1]`) that come from a loopback peer:
-    /// local development without certificates. Both must hold, so a remote
-    /// client cannot opt out by sending `Host: localhost`.
+    /// `*.localhost`, `127.0.0.0/8`, `[::1]`) that come from a loopback
+    /// client: local development without certificates. Both must hold, so a
+    /// remote client cannot opt out by sending `Host: localhost`. The client
+    /// is resolved behind the [`trusted_proxies`](Self::trusted_proxies)
+    /// (IPv4-mapped `::ffff:127.0.0.1` counts as loopback): behind a proxy
+    /// on the same host, the TCP peer is loopback for every client, so it is
+    /// the address the proxy forwarded that must be loopback.
     pub fn exempt_localhost(mut self, exempt: bool) -> Self {
         self.exempt_localhost = exempt;
         self

@@ -6,15 +6,18 @@
 //! 1. **Arrived over HTTPS?** Decided by
 //!    [`TrustedProxies::scheme`](hardening_core::TrustedProxies::scheme): the
 //!    connection ([`ConnectionScheme`](hardening_core::ConnectionScheme)),
-//!    an absolute request URI, and `X-Forwarded-Proto` / `Forwarded: proto=`
-//!    only when the TCP peer is a configured trusted proxy. A client talking
-//!    to the service directly cannot claim HTTPS with a header. HTTPS
+//!    and `X-Forwarded-Proto` / `Forwarded: proto=` only when the TCP peer is
+//!    a configured trusted proxy. A client talking to the service directly
+//!    cannot claim HTTPS, neither with a header nor with an absolute-form
+//!    target (`GET https://example.com/`) or an h2c `:scheme`. HTTPS
 //!    requests pass, and their responses get `Strict-Transport-Security`.
 //! 2. **Exempt?** Exact paths ([`exempt_path`](HttpsRedirectBuilder::exempt_path))
 //!    and path prefixes pass over plain HTTP (health probes, ACME
 //!    challenges), and so do requests for a loopback host from a loopback
-//!    peer when [`exempt_localhost`](HttpsRedirectBuilder::exempt_localhost)
-//!    is on.
+//!    client when [`exempt_localhost`](HttpsRedirectBuilder::exempt_localhost)
+//!    is on. The client is the one resolved behind the
+//!    [`trusted_proxies`](HttpsRedirectBuilder::trusted_proxies), so a remote
+//!    client relayed by a proxy on the same host is not exempt.
 //! 3. **Allowed host?** The host (request URI authority or `Host`, port
 //!    dropped) must match an allowed host or the canonical host. Then the
 //!    answer is `308 Permanent Redirect` (or `301` for GET/HEAD, see
@@ -107,6 +110,13 @@ mod tests {
 
     fn get(uri: &str, host: &str) -> Request<()> {
         req(Method::GET, uri, Some(host), Some("198.51.100.9:4000"))
+    }
+
+    /// A request the TLS acceptor marked as arrived over HTTPS.
+    fn tls(uri: &str) -> Request<()> {
+        let mut r = get(uri, "example.com");
+        r.extensions_mut().insert(ConnectionScheme(Scheme::Https));
+        r
     }
 
     fn location(res: &Response<String>) -> &str {
@@ -265,18 +275,11 @@ mod tests {
                 .insert(STRICT_TRANSPORT_SECURITY, "max-age=60".parse().unwrap());
             Ok::<_, Infallible>(res)
         }));
-        let res = handler_hsts
-            .oneshot(Request::get("https://example.com/").body(()).unwrap())
-            .await
-            .unwrap();
+        let res = handler_hsts.oneshot(tls("/")).await.unwrap();
         assert_eq!(res.headers()[STRICT_TRANSPORT_SECURITY], "max-age=60");
 
         let none = layer().no_hsts().build().unwrap();
-        let res = run(
-            &none,
-            Request::get("https://example.com/").body(()).unwrap(),
-        )
-        .await;
+        let res = run(&none, tls("/")).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert!(!res.headers().contains_key(STRICT_TRANSPORT_SECURITY));
     }
@@ -336,6 +339,61 @@ mod tests {
         )
         .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// Issue 11 item 4: an absolute-form `https://` target or an h2c
+    /// `:scheme` is the client's claim, not the connection's.
+    #[tokio::test]
+    async fn absolute_https_target_over_plain_http_is_redirected() {
+        let l = layer()
+            .trusted_proxies(TrustedProxies::parse(["10.0.0.0/8"]).unwrap())
+            .build()
+            .unwrap();
+        for peer in [Some("203.0.113.5:1"), Some("10.0.0.7:1"), None] {
+            let r = req(Method::GET, "https://example.com/pay", None, peer);
+            let res = run(&l, r).await;
+            assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT, "{peer:?}");
+            assert_eq!(location(&res), "https://example.com/pay");
+            assert!(!res.headers().contains_key(STRICT_TRANSPORT_SECURITY));
+        }
+    }
+
+    /// Issue 11 item 5: behind a proxy on the same host every TCP peer is
+    /// loopback; the forwarded client decides the localhost exemption.
+    #[tokio::test]
+    async fn localhost_exemption_uses_the_client_behind_trusted_proxies() {
+        let l = layer()
+            .exempt_localhost(true)
+            .trusted_proxies(TrustedProxies::loopback())
+            .build()
+            .unwrap();
+        let relayed = |xff: &[u8]| {
+            let mut r = req(Method::GET, "/", Some("localhost"), Some("127.0.0.1:40000"));
+            r.headers_mut().insert(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(xff).unwrap(),
+            );
+            r
+        };
+        for xff in [
+            &b"203.0.113.1"[..],
+            b"127.0.0.1, 203.0.113.1",
+            b"\x80, 203.0.113.1",
+        ] {
+            let res = run(&l, relayed(xff)).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{xff:?}");
+        }
+        for xff in [&b"127.0.0.1"[..], b"::ffff:127.0.0.1", b"::1"] {
+            let res = run(&l, relayed(xff)).await;
+            assert_eq!(res.status(), StatusCode::OK, "{xff:?}");
+        }
+        // no forwarding header: the peer itself is the client
+        let res = run(
+            &l,
+            req(Method::GET, "/", Some("localhost"), Some("127.0.0.1:1")),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
     }
 
     #[test]
@@ -401,12 +459,22 @@ mod tests {
         /// Whatever the Host header says, the answer is a redirect to an
         /// allowed host, or 400; never a panic, never another host.
         #[test]
-        fn no_host_header_produces_an_open_redirect(host in "[ -~]{0,40}", path in "/[!-~]{0,30}") {
-            let l = layer().build().unwrap();
-            let Ok(value) = http::HeaderValue::from_str(&host) else { return Ok(()) };
-            let Ok(uri) = path.parse::<http::Uri>() else { return Ok(()) };
+        fn no_host_header_produces_an_open_redirect(
+            host in prop_oneof!["[ -~]{0,40}", "[@:/\\\\.\\[\\]a-z0-9%#?-]{0,40}"],
+            obs_text in proptest::collection::vec(0x80u8..=0xff, 0..3),
+            absolute_form in any::<bool>(),
+            path in "/[!-~]{0,30}",
+        ) {
+            let l = layer().exempt_localhost(true).build().unwrap();
+            let mut host_bytes = host.clone().into_bytes();
+            host_bytes.extend_from_slice(&obs_text);
+            let Ok(value) = http::HeaderValue::from_bytes(&host_bytes) else { return Ok(()) };
+            // absolute form: the authority comes from the request target
+            let target = if absolute_form { format!("http://{host}{path}") } else { path.clone() };
+            let Ok(uri) = target.parse::<http::Uri>() else { return Ok(()) };
             let mut r = Request::get(uri).body(()).unwrap();
             r.headers_mut().insert(HOST, value);
+            r.extensions_mut().insert(PeerAddr("203.0.113.9:1".parse().unwrap()));
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let res = rt.block_on(run(&l, r));
             match res.status() {

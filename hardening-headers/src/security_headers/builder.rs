@@ -320,8 +320,8 @@ impl SecurityHeadersBuilder {
 
     /// The reverse proxies whose `X-Forwarded-Proto` / `Forwarded: proto=`
     /// decide whether a request arrived over HTTPS (and so gets HSTS). The
-    /// default trusts nobody: only the connection ([`ConnectionScheme`]) and
-    /// an absolute request URI count. Use the same value as the
+    /// default trusts nobody: only the connection ([`ConnectionScheme`])
+    /// counts (never the request target). Use the same value as the
     /// [`HttpsRedirectLayer`](crate::HttpsRedirectLayer), so both agree on
     /// what is HTTPS.
     ///
@@ -396,7 +396,13 @@ impl SecurityHeadersBuilder {
                     } else {
                         "content-security-policy-report-only"
                     };
-                    let plain = policy.render(header, false)?;
+                    // With a nonce, the strict checks run on the nonced
+                    // policy below; the plain one is only the fallback.
+                    let plain = if self.nonce {
+                        policy.render_fallback(header, false)?
+                    } else {
+                        policy.render(header, false)?
+                    };
                     let https = header_value(name, plain.text.clone())?;
                     let http_text = plain
                         .text

@@ -191,11 +191,20 @@ mod tests {
             .await
             .headers()
             .contains_key(STRICT_TRANSPORT_SECURITY));
-        let absolute = Request::get("https://example.com/").body(()).unwrap();
-        assert!(run(&layer, absolute, &[])
-            .await
-            .headers()
-            .contains_key(STRICT_TRANSPORT_SECURITY));
+        // issue 11 item 4: an absolute-form `https://` target is the
+        // client's claim; over a plain connection it gets no HSTS
+        for peer in [None, Some("203.0.113.7:5000")] {
+            let mut absolute = Request::get("https://example.com/").body(()).unwrap();
+            if let Some(peer) = peer {
+                absolute
+                    .extensions_mut()
+                    .insert(PeerAddr(peer.parse::<SocketAddr>().unwrap()));
+            }
+            assert!(!run(&layer, absolute, &[])
+                .await
+                .headers()
+                .contains_key(STRICT_TRANSPORT_SECURITY));
+        }
 
         let forwarded = |peer: &str| {
             let mut req = Request::get("/")
@@ -624,8 +633,14 @@ mod tests {
             header(res.headers(), &REPORTING_ENDPOINTS),
             r#"csp="https://reports.example.com/csp", default="/reports""#
         );
+        // Over plain HTTP only report-uri: Chromium delivers report-to
+        // reports only for HTTPS responses, and ignores report-uri beside it.
+        assert!(
+            header(res.headers(), &CONTENT_SECURITY_POLICY).ends_with("; report-uri /csp-reports")
+        );
+        let res = run(&layer, https("/"), &[]).await;
         assert!(header(res.headers(), &CONTENT_SECURITY_POLICY)
-            .ends_with("; report-to csp; report-uri /csp-reports"));
+            .ends_with("; report-uri /csp-reports; report-to csp; upgrade-insecure-requests"));
 
         for (name, url) in [
             ("csp", "http://reports.example.com/"),

@@ -15,9 +15,15 @@ use crate::observation::Observation;
 /// Sends `PING` to Redis and expects `PONG`; reports the round trip
 /// (`observedValue` in `ms`).
 ///
-/// One multiplexed connection is opened on the first run and reused; after
-/// an error it is dropped and the next run reconnects, so the check follows
-/// Redis going away and coming back.
+/// One multiplexed connection is opened on the first run and reused while
+/// it answers. A run takes the connection out of the cache and puts it back
+/// only after a `PONG`: after an error, a wrong answer, or a run cut short by
+/// the check's timeout (the future is dropped mid-`PING`), the connection is
+/// dropped and the next run connects afresh. So a Redis that stops
+/// answering on an open connection (a black hole: a dead host, a hung
+/// server, a network partition that drops packets) shows as failing from
+/// the first run that times out, and the check follows Redis coming back
+/// within one check interval.
 ///
 /// A dependency check: it is refused on the liveness probe.
 ///
@@ -69,11 +75,13 @@ impl RedisPing {
         })
     }
 
-    fn cached(&self) -> Option<MultiplexedConnection> {
+    /// The cached connection, taken out: a run that does not finish with
+    /// a `PONG` never puts it back.
+    fn take(&self) -> Option<MultiplexedConnection> {
         self.connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .take()
     }
 
     fn store(&self, connection: Option<MultiplexedConnection>) {
@@ -91,13 +99,12 @@ impl HealthCheck for RedisPing {
         let this = self.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let mut connection = match this.cached() {
+            // Owned by this future: if the check's timeout drops the future,
+            // the connection goes with it and the next run reconnects.
+            let mut connection = match this.take() {
                 Some(connection) => connection,
                 None => match this.client.get_multiplexed_async_connection().await {
-                    Ok(connection) => {
-                        this.store(Some(connection.clone()));
-                        connection
-                    }
+                    Ok(connection) => connection,
                     Err(err) => return Observation::fail(format!("connect: {err}")),
                 },
             };
@@ -106,13 +113,13 @@ impl HealthCheck for RedisPing {
                 .await
             {
                 Ok(reply) if reply == "PONG" => {
+                    this.store(Some(connection));
                     Observation::pass().with_value(started.elapsed(), "ms")
                 }
+                // A connection that answers something else is not trusted
+                // again: it is dropped here.
                 Ok(reply) => Observation::fail(format!("PING answered {reply:?}, not PONG")),
-                Err(err) => {
-                    this.store(None);
-                    Observation::fail(format!("PING: {err}"))
-                }
+                Err(err) => Observation::fail(format!("PING: {err}")),
             }
         })
     }
@@ -248,5 +255,202 @@ mod tests {
         let _server = Server::start(port).expect("restart redis-server");
         let again = wait_until_up(&check).await;
         assert_eq!(again.status(), Status::Pass, "reconnects: {again:?}");
+    }
+
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    const INTERVAL: Duration = Duration::from_secs(1);
+
+    /// A `Health` running `check` with a 300 ms timeout, cached for 1 s of
+    /// the returned fake clock: one check interval is one `advance`.
+    fn health_of(check: RedisPing) -> (crate::Health, hardening_core::FakeClock) {
+        let clock = hardening_core::FakeClock::new();
+        let health = crate::Health::builder()
+            .check(
+                crate::Check::new("redis", check)
+                    .timeout(TIMEOUT)
+                    .cache_ttl(INTERVAL),
+            )
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        (health, clock)
+    }
+
+    async fn run(health: &crate::Health, clock: &hardening_core::FakeClock) -> Observation {
+        clock.advance(INTERVAL);
+        let started = std::time::Instant::now();
+        let report = health.report().await;
+        // generous: the timeout plus scheduling on a loaded machine
+        assert!(started.elapsed() < TIMEOUT + Duration::from_secs(2));
+        report.check("redis").unwrap().observation().clone()
+    }
+
+    /// A TCP server that accepts connections and never answers: what a
+    /// hung Redis, or a host behind a partition that drops packets, looks
+    /// like to a client whose connection is open.
+    async fn black_hole() -> (u16, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        (port, task)
+    }
+
+    /// Issue 11, item 11: a black-holed Redis fails the first run, by the
+    /// check's timeout, and every run after it.
+    #[tokio::test]
+    async fn a_black_holed_redis_fails_within_one_interval() {
+        let (port, _hole) = black_hole().await;
+        let (health, clock) =
+            health_of(RedisPing::from_url(&format!("redis://127.0.0.1:{port}/")).unwrap());
+        for _ in 0..3 {
+            let seen = run(&health, &clock).await;
+            assert_eq!(seen.status(), Status::Fail, "{seen:?}");
+        }
+    }
+
+    /// A relay in front of a real redis-server that can freeze the
+    /// connections open so far: they stay open but nothing passes any more
+    /// (the PING is swallowed), while new connections pass normally.
+    struct Relay {
+        port: u16,
+        frozen: Arc<Mutex<Vec<Arc<std::sync::atomic::AtomicBool>>>>,
+    }
+
+    impl Relay {
+        async fn start(upstream: u16) -> Relay {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let frozen: Arc<Mutex<Vec<Arc<std::sync::atomic::AtomicBool>>>> = Arc::default();
+            let flags = frozen.clone();
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        continue;
+                    };
+                    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    flags.lock().unwrap().push(flag.clone());
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    for (mut from, mut to, flag) in [
+                        (
+                            Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                            Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                            flag.clone(),
+                        ),
+                        (Box::new(sr) as _, Box::new(cw) as _, flag),
+                    ] {
+                        tokio::spawn(async move {
+                            let mut buf = [0u8; 4096];
+                            loop {
+                                let n = match from.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => n,
+                                };
+                                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                                    // black-holed: hold the socket, pass nothing
+                                    std::future::pending::<()>().await;
+                                }
+                                if to.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                }
+            });
+            Relay { port, frozen }
+        }
+
+        fn freeze_open_connections(&self) {
+            for flag in self.frozen.lock().unwrap().iter() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// The defect of issue 11, item 11: the open connection stops
+    /// answering, the check's timeout fires first (before redis-rs's own
+    /// response timeout), and the check used to keep that stuck connection
+    /// and fail forever. It must drop it and pass again one interval later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_stops_answering_is_replaced() {
+        let port = free_port();
+        let Some(_server) = Server::start(port) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server must run in CI"
+            );
+            eprintln!(
+                "SKIPPED a_connection_that_stops_answering_is_replaced: cannot run redis-server"
+            );
+            return;
+        };
+        let direct = RedisPing::from_url(&format!("redis://127.0.0.1:{port}/")).unwrap();
+        assert_eq!(wait_until_up(&direct).await.status(), Status::Pass);
+        let relay = Relay::start(port).await;
+        let (health, clock) =
+            health_of(RedisPing::from_url(&format!("redis://127.0.0.1:{}/", relay.port)).unwrap());
+        let up = run(&health, &clock).await;
+        assert_eq!(up.status(), Status::Pass, "{up:?}");
+
+        relay.freeze_open_connections();
+        let stuck = run(&health, &clock).await;
+        assert_eq!(stuck.status(), Status::Fail, "{stuck:?}");
+        assert!(
+            stuck
+                .output()
+                .is_some_and(|o| o.contains("timed out") || o.contains("timeout")),
+            "{stuck:?}"
+        );
+        let again = run(&health, &clock).await;
+        assert_eq!(again.status(), Status::Pass, "reconnected: {again:?}");
+    }
+
+    /// `CLIENT KILL TYPE normal` on a real server closes the check's
+    /// connection: at most one run fails, the next one reconnects.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_connection_is_replaced() {
+        let port = free_port();
+        let Some(_server) = Server::start(port) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server must run in CI"
+            );
+            eprintln!("SKIPPED a_killed_connection_is_replaced: cannot run redis-server");
+            return;
+        };
+        let url = format!("redis://127.0.0.1:{port}/");
+        let direct = RedisPing::from_url(&url).unwrap();
+        assert_eq!(wait_until_up(&direct).await.status(), Status::Pass);
+        let (health, clock) = health_of(RedisPing::from_url(&url).unwrap());
+        assert_eq!(run(&health, &clock).await.status(), Status::Pass);
+
+        let mut admin = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert!(
+            killed >= 2,
+            "the check's and `direct`'s connections: {killed}"
+        );
+
+        let first = run(&health, &clock).await;
+        let second = run(&health, &clock).await;
+        assert_eq!(second.status(), Status::Pass, "after {first:?}: {second:?}");
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -12,9 +13,10 @@ use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, St
 use crate::error::ConfigError;
 use crate::gcra::{Gcra, GcraStep};
 use crate::key::Key;
-use crate::policy::PolicyId;
+use crate::policy::{Policy, PolicyId};
 
-/// How many client keys an [`InMemoryStore::new`] tracks at most.
+/// How many client keys an [`InMemoryStore::new`] tracks at most, per
+/// policy.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
 /// Rate-limit state in this process's memory: one `u64` per
@@ -30,21 +32,30 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 ///   sweeps the whole map once (`O(tracked keys)`, other requests keep
 ///   running; only one sweep runs at a time). You may also call
 ///   [`sweep`](InMemoryStore::sweep) from a background task.
-/// - **Hard cap.** At most [`max_keys`](InMemoryStore::max_keys) client keys
-///   are tracked ([`DEFAULT_MAX_KEYS`] by default). When the store is full
-///   and a request arrives from a client it does not track, that request is
-///   counted under the policy's one shared [`Key::overflow`] bucket (with the
+/// - **Hard cap, per policy.** At most [`max_keys`](InMemoryStore::max_keys)
+///   client keys are tracked *for each policy* ([`DEFAULT_MAX_KEYS`] by
+///   default). When a policy's share is full and a request arrives from a
+///   client it does not track under that policy, the request is counted
+///   under that policy's one shared [`Key::overflow`] bucket (with the
 ///   policy's quota) until sweeps free room. Clients already tracked are
 ///   unaffected, memory stays bounded, and a flood of millions of distinct
-///   keys only ever throttles itself (and other newcomers during the flood)
-///   together. The overflow buckets (one per policy) are not counted in
-///   the cap. [`overflowed`](InMemoryStore::overflowed) counts these
+///   keys only ever throttles itself (and other newcomers *of the same
+///   policy* during the flood) together. The overflow buckets (one per
+///   policy) are not counted in the cap.
+///   [`overflowed`](InMemoryStore::overflowed) and
+///   [`overflowed_for`](InMemoryStore::overflowed_for) count these
 ///   requests, for alerting.
+/// - **Policies are isolated.** Each policy has its own cap, its own count
+///   of tracked keys and its own overflow bucket, so a flood of distinct
+///   clients under one policy (say `auth`, the one attackers hit first)
+///   never sends a new client of another policy (`llm`) to an overflow
+///   bucket, and never changes another policy's decisions.
 ///
 /// Each tracked key costs about 86 bytes of resident memory, table slack
 /// included (measured with 1 000 000 IP keys by the `ratelimit` benchmark,
 /// the same as `governor`'s keyed store), so the default cap bounds the
-/// store at roughly 9 MB.
+/// store at roughly 9 MB per policy that keys clients (27 MB for the three
+/// [`Policy::defaults`]).
 ///
 /// # Concurrency
 ///
@@ -62,9 +73,17 @@ pub struct InMemoryStore {
     map: DashMap<MapKey, AtomicU64>,
     max_keys: usize,
     sweep_every: usize,
-    tracked: AtomicUsize,
+    /// Per policy: tracked keys and overflowed requests. Read only when a
+    /// key is absent (a new client), never on the path of a tracked one.
+    policies: DashMap<PolicyId, Arc<PolicyCounters>>,
     new_keys_since_sweep: AtomicUsize,
     sweeping: AtomicBool,
+}
+
+/// What the store counts for one policy.
+#[derive(Default)]
+struct PolicyCounters {
+    tracked: AtomicUsize,
     overflowed: AtomicU64,
 }
 
@@ -136,43 +155,85 @@ impl InMemoryStore {
             map: DashMap::new(),
             max_keys,
             sweep_every: (max_keys / 8).max(64),
-            tracked: AtomicUsize::new(0),
+            policies: DashMap::new(),
             new_keys_since_sweep: AtomicUsize::new(0),
             sweeping: AtomicBool::new(false),
-            overflowed: AtomicU64::new(0),
         }
     }
 
-    /// The cap on tracked client keys.
+    /// The cap on tracked client keys of each policy.
     pub fn max_keys(&self) -> usize {
         self.max_keys
     }
 
-    /// Client keys currently tracked (overflow buckets excluded); never more
-    /// than [`max_keys`](InMemoryStore::max_keys).
+    /// Client keys currently tracked, all policies together (overflow
+    /// buckets excluded); never more than
+    /// [`max_keys`](InMemoryStore::max_keys) per policy.
     pub fn tracked_keys(&self) -> usize {
-        self.tracked.load(Ordering::Relaxed)
+        self.policies
+            .iter()
+            .map(|c| c.tracked.load(Ordering::Relaxed))
+            .sum()
     }
 
-    /// Requests counted under an overflow bucket because the store was full.
+    /// Client keys currently tracked under `policy` (its overflow bucket
+    /// excluded); never more than [`max_keys`](InMemoryStore::max_keys).
+    pub fn tracked_keys_for(&self, policy: &Policy) -> usize {
+        self.policies
+            .get(&policy.id())
+            .map_or(0, |c| c.tracked.load(Ordering::Relaxed))
+    }
+
+    /// Requests counted under an overflow bucket because their policy's
+    /// share of the store was full, all policies together.
     pub fn overflowed(&self) -> u64 {
-        self.overflowed.load(Ordering::Relaxed)
+        self.policies
+            .iter()
+            .map(|c| c.overflowed.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Requests counted under `policy`'s overflow bucket because its share
+    /// of the store was full.
+    pub fn overflowed_for(&self, policy: &Policy) -> u64 {
+        self.policies
+            .get(&policy.id())
+            .map_or(0, |c| c.overflowed.load(Ordering::Relaxed))
+    }
+
+    /// The counters of `policy`, created on its first new key. Cloned out of
+    /// the map so no lock of it is held while the state map is locked.
+    fn counters(&self, policy: PolicyId) -> Arc<PolicyCounters> {
+        if let Some(c) = self.policies.get(&policy) {
+            return c.clone();
+        }
+        self.policies.entry(policy).or_default().clone()
     }
 
     /// Drops every state that has fully recovered at `now` (a reading of the
     /// layer's clock) and returns how many client keys were dropped.
     pub fn sweep(&self, now: Duration) -> usize {
         let now = duration_to_nanos(now);
-        let mut removed = 0;
+        // (policy, keys removed), applied after the map is unlocked.
+        let mut removed: Vec<(PolicyId, usize)> = Vec::new();
         self.map.retain(|k, tat| {
             let keep = !Gcra::is_recovered(tat.load(Ordering::Acquire), now);
             if !keep && !k.is_overflow() {
-                removed += 1;
+                match removed.iter_mut().find(|(p, _)| *p == k.policy) {
+                    Some((_, n)) => *n += 1,
+                    None => removed.push((k.policy, 1)),
+                }
             }
             keep
         });
-        self.tracked.fetch_sub(removed, Ordering::Relaxed);
-        removed
+        let mut total = 0;
+        for (policy, n) in removed {
+            self.counters(policy)
+                .tracked
+                .fetch_sub(n, Ordering::Relaxed);
+            total += n;
+        }
+        total
     }
 
     fn maybe_sweep(&self, now: u64) {
@@ -189,14 +250,15 @@ impl InMemoryStore {
     fn insert(&self, key: &MapKey, tat: u64, now: u64) -> Insert {
         self.maybe_sweep(now);
         let overflow = key.is_overflow();
-        if !overflow && self.tracked.fetch_add(1, Ordering::AcqRel) >= self.max_keys {
-            self.tracked.fetch_sub(1, Ordering::AcqRel);
+        let counters = self.counters(key.policy);
+        if !overflow && counters.tracked.fetch_add(1, Ordering::AcqRel) >= self.max_keys {
+            counters.tracked.fetch_sub(1, Ordering::AcqRel);
             return Insert::Full;
         }
         match self.map.entry(key.clone()) {
             dashmap::Entry::Occupied(_) => {
                 if !overflow {
-                    self.tracked.fetch_sub(1, Ordering::AcqRel);
+                    counters.tracked.fetch_sub(1, Ordering::AcqRel);
                 }
                 Insert::Exists
             }
@@ -208,8 +270,17 @@ impl InMemoryStore {
     }
 
     fn overflow_key(&self, key: &mut MapKey) {
-        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        self.counters(key.policy)
+            .overflowed
+            .fetch_add(1, Ordering::Relaxed);
         key.key = Key::overflow();
+    }
+
+    /// Whether `policy` tracks as many keys as it may.
+    fn is_full(&self, policy: PolicyId) -> bool {
+        self.policies
+            .get(&policy)
+            .is_some_and(|c| c.tracked.load(Ordering::Relaxed) >= self.max_keys)
     }
 
     fn check_one(&self, check: &PolicyCheck<'_>, now: u64) -> PolicyOutcome {
@@ -279,9 +350,7 @@ impl InMemoryStore {
                         slot.present = true;
                     }
                     None => {
-                        if !slot.key.is_overflow()
-                            && self.tracked.load(Ordering::Relaxed) >= self.max_keys
-                        {
+                        if !slot.key.is_overflow() && self.is_full(slot.key.policy) {
                             self.overflow_key(&mut slot.key);
                             // re-read under the overflow key
                             match self.map.get(&slot.key) {
@@ -491,7 +560,7 @@ mod tests {
             now += Duration::from_micros(1);
             let key = Key::ip(std::net::IpAddr::V4(i.into()), 64);
             let _ = decide(&store, &[PolicyCheck::new(&p, &key)], now);
-            peak = peak.max(store.tracked_keys());
+            peak = peak.max(store.tracked_keys_for(&p));
         }
         assert!(peak <= max, "peak {peak}");
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Subscriber};
@@ -156,24 +156,81 @@ impl Visit for SensitiveValues<'_> {
     }
 }
 
-/// Replaces every occurrence of each value (raw, and escaped as in JSON or
-/// `Debug` output) with its replacement.
+/// Replaces every occurrence of each value: raw (text output), escaped as
+/// JSON prints it (`serde_json`: `"`, `\\` and control characters; `'` is
+/// left alone) and as `Debug` prints a string (also non-printable
+/// characters as `\\u{..}`).
 fn scrub_values<'a>(redactor: &Redactor, line: Cow<'a, str>, values: &[String]) -> Cow<'a, str> {
     let mut line = line;
     for value in values {
         if value.len() < MIN_SCRUB_LEN {
             continue;
         }
-        if line.contains(value.as_str()) {
-            line = Cow::Owned(line.replace(value.as_str(), &redactor.replacement_for(value)));
-        }
-        // The escaped form, as JSON and `Debug` output print it.
-        if value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-            let escaped = value.escape_debug().to_string();
-            if line.contains(escaped.as_str()) {
-                line = Cow::Owned(line.replace(escaped.as_str(), &redactor.replacement_for(value)));
+        let needs_escape = value
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control() || c.escape_debug().len() > 1);
+        let forms = [
+            Some(Cow::Borrowed(value.as_str())),
+            needs_escape.then(|| Cow::Owned(json_escaped(value))),
+            needs_escape.then(|| {
+                let debug = format!("{value:?}");
+                Cow::Owned(debug[1..debug.len() - 1].to_owned())
+            }),
+        ];
+        for form in forms.iter().flatten() {
+            if line.contains(form.as_ref()) {
+                line = Cow::Owned(line.replace(form.as_ref(), &redactor.replacement_for(value)));
             }
         }
     }
     line
+}
+
+/// `value` escaped as a JSON string body, the way `serde_json` writes it.
+fn json_escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escaping_matches_serde_json() {
+        for v in ["It's\"Secret1", "a\\b\tc\nd\u{1}e\u{7f}é", "plain"] {
+            let json = serde_json::to_string(v).unwrap();
+            assert_eq!(json_escaped(v), json[1..json.len() - 1], "{v:?}");
+        }
+    }
+
+    #[test]
+    fn every_escaped_form_is_scrubbed() {
+        let r = Redactor::default();
+        let pw = "It's\"Secret1".to_owned();
+        for line in [
+            "password=It's\"Secret1 end",
+            r#"{"message":"password=It's\"Secret1 end"}"#,
+            r#"password="It's\"Secret1" end"#,
+        ] {
+            let out = scrub_values(&r, Cow::Borrowed(line), std::slice::from_ref(&pw));
+            assert!(!out.contains("Secret1"), "{line} -> {out}");
+            assert!(out.contains("[REDACTED]") && out.contains(" end"), "{out}");
+        }
+    }
 }

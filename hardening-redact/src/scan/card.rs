@@ -17,6 +17,7 @@ fn is_sep(b: u8) -> bool {
 pub(super) fn scan(bytes: &[u8], out: &mut Vec<Span>) {
     let n = bytes.len();
     let digit = |i: usize| i < n && bytes[i].is_ascii_digit();
+    crate::work::add(n / MIN_LEN + 1);
     let mut i = MIN_LEN - 1;
     while i < n {
         let b = bytes[i];
@@ -38,6 +39,7 @@ pub(super) fn scan(bytes: &[u8], out: &mut Vec<Span>) {
             digits += usize::from(bytes[e].is_ascii_digit());
             e += 1;
         }
+        crate::work::add(e - s);
         if digits < MIN_LEN {
             i = e + MIN_LEN;
             continue;
@@ -99,6 +101,7 @@ fn check_run(bytes: &[u8], s: usize, e: usize, out: &mut Vec<Span>) {
             }
             k += 1;
         }
+        crate::work::add(k - pos + 1);
         let next = match best {
             Some(end) => {
                 out.push(Span {

@@ -57,6 +57,69 @@ pub(crate) enum Anchor {
     EncodedUrl,
 }
 
+/// How far a walk of one kind has already read: a later walk of the same
+/// kind that starts inside `[start, end]` stops at `end` too (the walks
+/// memoized this way stop on a byte test that does not depend on where
+/// they started), so it is answered without reading the bytes again. This
+/// is what keeps the value walks of overlapping `key=value` pairs
+/// (`password=password=password=...`) linear instead of quadratic.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reach {
+    start: usize,
+    end: usize,
+    valid: bool,
+}
+
+impl Reach {
+    /// The end of the walk from `start`, from memory when an earlier walk
+    /// already covered `start`.
+    #[inline]
+    pub(crate) fn walk(&mut self, start: usize, f: impl FnOnce(usize) -> usize) -> usize {
+        if self.valid && self.start <= start && start <= self.end {
+            return self.end;
+        }
+        let end = f(start);
+        *self = Reach {
+            start,
+            end,
+            valid: true,
+        };
+        end
+    }
+
+    /// Like [`walk`](Self::walk) for walks whose `end` is exclusive and may
+    /// start a new walk (`{...}{...}`): only starts strictly inside count.
+    #[inline]
+    pub(crate) fn walk_inside(&mut self, start: usize, f: impl FnOnce(usize) -> usize) -> usize {
+        if self.valid && self.start <= start && start < self.end {
+            return self.end;
+        }
+        let end = f(start);
+        *self = Reach {
+            start,
+            end,
+            valid: true,
+        };
+        end
+    }
+}
+
+/// The walk memos of one pass over one text (see [`Reach`]).
+#[derive(Debug, Default)]
+pub(crate) struct Reaches {
+    pub(crate) unquoted: Reach,
+    pub(crate) encoded: Reach,
+    pub(crate) auth_credential: Reach,
+    pub(crate) cookie: Reach,
+    pub(crate) escaped_quoted: Reach,
+    pub(crate) balanced: Reach,
+    pub(crate) slack_path: Reach,
+    /// One per [`Anchor`] kind, for the token-alphabet runs.
+    pub(crate) token: [Reach; 11],
+    /// `(searched from, first "-----END " at or after it)`.
+    pub(crate) pem_end: Option<(usize, Option<usize>)>,
+}
+
 /// Which built-in patterns are on, as a bit set over [`Pattern`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PatternSet(u32);
@@ -181,34 +244,91 @@ impl Scanner {
 
     fn scan_depth(&self, text: &str, out: &mut Vec<Span>, depth: u8) {
         let bytes = text.as_bytes();
-        if let Some(ac) = &self.anchors {
-            for m in ac.find_iter(bytes) {
-                let kind = self.anchor_kinds[m.pattern().as_usize()];
-                if kind == Anchor::EncodedUrl {
-                    if depth < MAX_DEPTH {
-                        self.encoded_url(text, m.start(), out, depth);
-                    }
-                    continue;
-                }
-                if let Some(span) = tokens::verify(kind, bytes, m.start(), m.end(), &self.marker) {
-                    out.push(span);
-                }
-            }
-        }
+        let mut reach = Reaches::default();
         let kv = self.patterns.contains(Pattern::KeyValue);
         let query = self.patterns.contains(Pattern::QueryParam);
         let userinfo = self.patterns.contains(Pattern::UrlUserinfo);
+        if let Some(ac) = &self.anchors {
+            crate::work::add(bytes.len());
+            // End of the last encoded-URL value decoded and scanned: later
+            // anchors inside the same value add nothing (each byte is
+            // decoded and re-scanned at most once per level).
+            let mut decoded_until = 0;
+            for m in ac.find_iter(bytes) {
+                crate::work::add(1);
+                let kind = self.anchor_kinds[m.pattern().as_usize()];
+                match kind {
+                    Anchor::EncodedUrl => {
+                        if depth < MAX_DEPTH && m.start() >= decoded_until {
+                            decoded_until = self.encoded_url(text, m.start(), out, depth);
+                        }
+                    }
+                    _ => {
+                        if let Some(span) = tokens::verify(
+                            kind,
+                            bytes,
+                            m.start(),
+                            m.end(),
+                            &self.marker,
+                            &mut reach,
+                        ) {
+                            out.push(span);
+                        }
+                    }
+                }
+            }
+        }
         if kv || query || userinfo {
+            crate::work::add(bytes.len());
             for_each_separator(bytes, |p| {
-                if bytes[p] == b':'
+                crate::work::add(1);
+                if bytes[p] == b'%' {
+                    // A percent-encoded `=` or `:` (`%3D`, `%3A`, not the
+                    // `%3A%2F%2F` of an encoded URL): a separator in a
+                    // path or an encoded value.
+                    let sep = match bytes.get(p + 1..p + 3) {
+                        Some(b"3D" | b"3d") => b'=',
+                        Some(b"3A" | b"3a") if !is_encoded_slashes(&bytes[p + 3..]) => b':',
+                        _ => return,
+                    };
+                    if kv || query {
+                        values::key_value(
+                            self,
+                            bytes,
+                            values::Separator {
+                                at: p,
+                                after: p + 3,
+                                byte: sep,
+                                encoded: true,
+                            },
+                            kv,
+                            query,
+                            &mut reach,
+                            out,
+                        );
+                    }
+                } else if bytes[p] == b':'
                     && bytes.get(p + 1) == Some(&b'/')
                     && bytes.get(p + 2) == Some(&b'/')
                 {
                     if userinfo {
-                        values::url_userinfo(bytes, p, &self.marker, out);
+                        values::url_userinfo(bytes, p, &self.marker, &mut reach, out);
                     }
                 } else if kv || query {
-                    values::key_value(self, bytes, p, kv, query, out);
+                    values::key_value(
+                        self,
+                        bytes,
+                        values::Separator {
+                            at: p,
+                            after: p + 1,
+                            byte: bytes[p],
+                            encoded: false,
+                        },
+                        kv,
+                        query,
+                        &mut reach,
+                        out,
+                    );
                 }
             });
         }
@@ -216,6 +336,8 @@ impl Scanner {
             card::scan(bytes, out);
         }
         for pat in &self.custom {
+            // The regex crate runs in time linear in the text.
+            crate::work::add(bytes.len());
             match pat.group {
                 Some(g) => {
                     for caps in pat.regex.captures_iter(text) {
@@ -245,8 +367,8 @@ impl Scanner {
 
     /// A percent-encoded URL (`https%3A%2F%2F...`) inside a parameter value:
     /// decode the whole value and scan it; if it hides a secret, the value
-    /// goes.
-    fn encoded_url(&self, text: &str, at: usize, out: &mut Vec<Span>, depth: u8) {
+    /// goes. Returns the end of the value.
+    fn encoded_url(&self, text: &str, at: usize, out: &mut Vec<Span>, depth: u8) -> usize {
         let bytes = text.as_bytes();
         let is_delim = |b: u8| {
             b.is_ascii_whitespace()
@@ -260,8 +382,9 @@ impl Scanner {
         while end < bytes.len() && !is_delim(bytes[end]) {
             end += 1;
         }
+        crate::work::add(end - start);
         if bytes[start..].starts_with(&self.marker) {
-            return;
+            return end;
         }
         let decoded = percent_decode_lossy(&bytes[start..end]);
         let mut inner = Vec::new();
@@ -269,10 +392,17 @@ impl Scanner {
         if !inner.is_empty() {
             out.push(Span { start, end });
         }
+        end
     }
 }
 
-/// Calls `f` with the index of every `=` and `:` in `bytes`.
+/// Whether `rest` starts with an encoded `//`.
+#[inline]
+fn is_encoded_slashes(rest: &[u8]) -> bool {
+    rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"%2F%2F")
+}
+
+/// Calls `f` with the index of every `=`, `:` and `%` in `bytes`.
 ///
 /// Log lines hold a separator every dozen bytes or so, too dense for
 /// `memchr2`'s per-hit restart; this SWAR loop tests eight bytes per step
@@ -293,10 +423,12 @@ fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize)) {
         let mut chunk = [0u8; 8];
         chunk.copy_from_slice(&bytes[i..i + 8]);
         let x = u64::from_le_bytes(chunk);
-        let mut m = zero_bytes(x ^ (LO * u64::from(b'='))) | zero_bytes(x ^ (LO * u64::from(b':')));
+        let mut m = zero_bytes(x ^ (LO * u64::from(b'=')))
+            | zero_bytes(x ^ (LO * u64::from(b':')))
+            | zero_bytes(x ^ (LO * u64::from(b'%')));
         while m != 0 {
             let p = i + (m.trailing_zeros() / 8) as usize;
-            if bytes[p] == b'=' || bytes[p] == b':' {
+            if matches!(bytes[p], b'=' | b':' | b'%') {
                 f(p);
             }
             m &= m - 1;
@@ -304,7 +436,7 @@ fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize)) {
         i += 8;
     }
     while i < n {
-        if bytes[i] == b'=' || bytes[i] == b':' {
+        if matches!(bytes[i], b'=' | b':' | b'%') {
             f(i);
         }
         i += 1;
@@ -313,6 +445,7 @@ fn for_each_separator(bytes: &[u8], mut f: impl FnMut(usize)) {
 
 /// Percent-decodes bytes into a `String`, replacing invalid UTF-8.
 pub(crate) fn percent_decode_lossy(input: &[u8]) -> String {
+    crate::work::add(input.len());
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -335,6 +468,7 @@ pub(crate) fn percent_decode_lossy(input: &[u8]) -> String {
 
 /// Sorts spans and merges the ones that overlap or touch.
 pub(crate) fn merge(spans: &mut Vec<Span>) {
+    crate::work::add(spans.len());
     spans.sort_unstable();
     let mut w = 0;
     for r in 0..spans.len() {

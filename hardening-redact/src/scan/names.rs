@@ -268,9 +268,10 @@ impl SensitiveNames {
 
     /// Whether `name` is sensitive (see the module docs for the rule).
     pub(crate) fn is_sensitive(&self, name: &[u8]) -> bool {
+        crate::work::add(name.len().min(DECODE_WINDOW) + MAX_NAME);
         let mut decoded = [0u8; MAX_NAME];
-        let name = if name.contains(&b'%') {
-            let n = percent_decode_into(name, &mut decoded);
+        let name = if name.iter().any(|&b| b == b'%' || b == b'\\') {
+            let n = decode_name_tail(name, &mut decoded);
             &decoded[..n]
         } else if name.len() > MAX_NAME {
             &name[name.len() - MAX_NAME..]
@@ -338,36 +339,93 @@ impl SensitiveNames {
     }
 }
 
-/// Percent-decodes `input` into `out` (keeping the last `out.len()` bytes if
-/// it is longer); returns the decoded length. Malformed escapes stay as they
-/// are.
-pub(crate) fn percent_decode_into(input: &[u8], out: &mut [u8]) -> usize {
+/// How many bytes at the end of a name are decoded: enough for the last
+/// `MAX_NAME` characters even if each is a six-byte `\\uXXXX` escape, plus
+/// two for an escape cut at the window's start.
+const DECODE_WINDOW: usize = 6 * (MAX_NAME + 2);
+
+/// Decodes the end of a field name into `out`: percent-escapes (`%5F`, `+`)
+/// and then JSON / Rust unicode escapes (`\\u0077`, `\\u{77}`, after any
+/// number of backslashes, so doubly escaped names decode too); a non-ASCII
+/// character or another backslash becomes a word break. Keeps the last
+/// `out.len()` decoded bytes; returns how many were written.
+///
+/// Only the last [`DECODE_WINDOW`] bytes of the input are read, so a long
+/// name costs no more than a short one.
+fn decode_name_tail(input: &[u8], out: &mut [u8; MAX_NAME]) -> usize {
+    let input = &input[input.len().saturating_sub(DECODE_WINDOW)..];
+    let mut pct = [0u8; DECODE_WINDOW];
     let mut n = 0;
     let mut i = 0;
     while i < input.len() {
         let b = input[i];
-        let (byte, step) = if b == b'%' {
-            match (
+        let (byte, step) = match b {
+            b'%' => match (
                 input.get(i + 1).and_then(|&h| hex_val(h)),
                 input.get(i + 2).and_then(|&l| hex_val(l)),
             ) {
                 (Some(h), Some(l)) => (h << 4 | l, 3),
                 _ => (b, 1),
-            }
-        } else if b == b'+' {
-            (b' ', 1)
-        } else {
-            (b, 1)
+            },
+            b'+' => (b' ', 1),
+            _ => (b, 1),
         };
-        if n == out.len() {
-            out.copy_within(1.., 0);
-            n -= 1;
-        }
-        out[n] = byte;
+        pct[n] = byte;
         n += 1;
         i += step;
     }
-    n
+    let pct = &pct[..n];
+    let mut dec = [0u8; DECODE_WINDOW];
+    let mut m = 0;
+    let mut i = 0;
+    while i < pct.len() {
+        if pct[i] != b'\\' {
+            dec[m] = pct[i];
+            m += 1;
+            i += 1;
+            continue;
+        }
+        while i < pct.len() && pct[i] == b'\\' {
+            i += 1;
+        }
+        let (ch, step) = unicode_escape(&pct[i..]);
+        dec[m] = match ch {
+            Some(c) if c < 0x80 => c as u8,
+            _ => b' ',
+        };
+        m += 1;
+        i += step;
+    }
+    let start = m.saturating_sub(MAX_NAME);
+    let len = m - start;
+    out[..len].copy_from_slice(&dec[start..m]);
+    len
+}
+
+/// A `uXXXX` or `u{X...}` escape body at the start of `s` (after its
+/// backslashes): the code point and the bytes it takes, or `(None, 0)`.
+fn unicode_escape(s: &[u8]) -> (Option<u32>, usize) {
+    if s.first() != Some(&b'u') {
+        return (None, 0);
+    }
+    let hex = |d: &[u8]| {
+        d.iter()
+            .try_fold(0u32, |acc, &h| hex_val(h).map(|v| acc << 4 | u32::from(v)))
+    };
+    if s.get(1) == Some(&b'{') {
+        if let Some(close) = s.iter().take(10).position(|&b| b == b'}') {
+            if close > 2 {
+                if let Some(v) = hex(&s[2..close]) {
+                    return (Some(v), close + 1);
+                }
+            }
+        }
+        return (None, 0);
+    }
+    match s.get(1..5).and_then(hex) {
+        Some(v) => (Some(v), 5),
+        None => (None, 0),
+    }
 }
 
 #[inline]
@@ -458,14 +516,18 @@ mod tests {
             "X-Amz-Signature",
             "sig",
             "session_key",
+            "pass\\u0077ord",
+            "pass\\\\u0077ord",
+            "passwor\\u{64}",
+            "%70assword",
         ] {
             assert!(
                 names.is_sensitive(name.as_bytes()),
                 "{name} should be sensitive"
             );
-            // (Percent-encoded names bypass the tail filter in the scanner.)
+            // (Escaped names bypass the tail filter in the scanner.)
             assert!(
-                name.contains('%') || tail_ok(&names, name),
+                name.contains(['%', '\\']) || tail_ok(&names, name),
                 "{name} should pass the tail filter"
             );
         }
@@ -518,6 +580,12 @@ mod tests {
         let long = "a_".repeat(500) + "password";
         assert!(names.is_sensitive(long.as_bytes()));
         let long = "%".repeat(500);
+        assert!(!names.is_sensitive(long.as_bytes()));
+        let long = "%41".repeat(5000) + "_pass%77ord";
+        assert!(names.is_sensitive(long.as_bytes()));
+        let long = "\\u0041".repeat(5000) + "\\u0070assword";
+        assert!(names.is_sensitive(long.as_bytes()));
+        let long = "\\".repeat(5000);
         assert!(!names.is_sensitive(long.as_bytes()));
         let many = "a-".repeat(200);
         assert!(!names.is_sensitive(many.as_bytes()));

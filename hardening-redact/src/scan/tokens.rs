@@ -1,6 +1,6 @@
 //! Verifiers for the prefixed token formats found by the anchor search.
 
-use super::{Anchor, Span};
+use super::{Anchor, Reaches, Span};
 
 #[inline]
 fn is_b64url(b: u8) -> bool {
@@ -15,10 +15,12 @@ fn is_token68(b: u8) -> bool {
 /// Length of the run of bytes from `start` that satisfy `f`.
 #[inline]
 fn run(bytes: &[u8], start: usize, f: impl Fn(u8) -> bool) -> usize {
-    bytes[start.min(bytes.len())..]
+    let len = bytes[start.min(bytes.len())..]
         .iter()
         .take_while(|&&b| f(b))
-        .count()
+        .count();
+    crate::work::add(len + 1);
+    len
 }
 
 /// The anchor must start a word: the byte before it is not part of a token.
@@ -34,44 +36,34 @@ pub(super) fn verify(
     at: usize,
     anchor_end: usize,
     marker: &[u8],
+    reach: &mut Reaches,
 ) -> Option<Span> {
+    // Token-alphabet runs of one kind can nest (`xoxb-a-xoxb-b-...`): the
+    // memo answers a run that starts inside an earlier one.
+    let memo = &mut reach.token[kind as usize];
+    let mut prefixed = |min: usize, f: fn(u8) -> bool| {
+        if !starts_word(bytes, at) {
+            return None;
+        }
+        let end = memo.walk(anchor_end, |s| s + run(bytes, s, f));
+        (end - anchor_end >= min).then_some(Span { start: at, end })
+    };
     match kind {
         Anchor::Bearer => bearer(bytes, at, anchor_end, marker),
         Anchor::Basic => basic(bytes, at, anchor_end, marker),
         Anchor::Jwt => jwt(bytes, at),
         Anchor::Aws => aws(bytes, at),
-        Anchor::GitHub => prefixed(bytes, at, anchor_end, 30, |b| b.is_ascii_alphanumeric()),
-        Anchor::GitHubPat => prefixed(bytes, at, anchor_end, 30, |b| {
-            b.is_ascii_alphanumeric() || b == b'_'
-        }),
-        Anchor::Stripe => prefixed(bytes, at, anchor_end, 10, |b| b.is_ascii_alphanumeric()),
-        Anchor::StripeWebhook => prefixed(bytes, at, anchor_end, 16, |b| {
+        // `<prefix><at least min bytes of the token alphabet>`, starting a word.
+        Anchor::GitHub => prefixed(30, |b| b.is_ascii_alphanumeric()),
+        Anchor::GitHubPat => prefixed(30, |b| b.is_ascii_alphanumeric() || b == b'_'),
+        Anchor::Stripe => prefixed(10, |b| b.is_ascii_alphanumeric()),
+        Anchor::StripeWebhook => prefixed(16, |b| {
             b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
         }),
-        Anchor::Slack => prefixed(bytes, at, anchor_end, 10, |b| {
-            b.is_ascii_alphanumeric() || b == b'-'
-        }),
-        Anchor::PrivateKey => private_key(bytes, at, anchor_end),
+        Anchor::Slack => prefixed(10, |b| b.is_ascii_alphanumeric() || b == b'-'),
+        Anchor::PrivateKey => private_key(bytes, at, anchor_end, &mut reach.pem_end),
         Anchor::EncodedUrl => None,
     }
-}
-
-/// `<prefix><at least min bytes of the token alphabet>`, starting a word.
-fn prefixed(
-    bytes: &[u8],
-    at: usize,
-    anchor_end: usize,
-    min: usize,
-    f: impl Fn(u8) -> bool,
-) -> Option<Span> {
-    if !starts_word(bytes, at) {
-        return None;
-    }
-    let len = run(bytes, anchor_end, f);
-    (len >= min).then_some(Span {
-        start: at,
-        end: anchor_end + len,
-    })
 }
 
 /// Skips the spaces after the scheme and returns where the credential starts.
@@ -92,6 +84,7 @@ fn bearer(bytes: &[u8], at: usize, anchor_end: usize, marker: &[u8]) -> Option<S
     let mut len = run(bytes, start, is_token68);
     len += run(bytes, start + len, |b| b == b'=');
     let tok = &bytes[start..start + len];
+    crate::work::add(3 * len);
     let looks_secret = len >= 20
         || (len >= 8
             && (tok.iter().any(u8::is_ascii_digit)
@@ -127,6 +120,7 @@ fn basic(bytes: &[u8], at: usize, anchor_end: usize, marker: &[u8]) -> Option<Sp
 
 /// Whether standard or URL-safe base64 `s` decodes to bytes containing `:`.
 pub(crate) fn base64_has_colon(s: &[u8]) -> bool {
+    crate::work::add(s.len());
     let mut acc: u32 = 0;
     let mut bits = 0;
     for &c in s {
@@ -188,7 +182,13 @@ fn aws(bytes: &[u8], at: usize) -> Option<Span> {
 
 /// `-----BEGIN ... PRIVATE KEY-----` through the matching `-----END ...-----`
 /// (or the end of the text when the block is cut off).
-fn private_key(bytes: &[u8], at: usize, anchor_end: usize) -> Option<Span> {
+fn private_key(
+    bytes: &[u8],
+    at: usize,
+    anchor_end: usize,
+    memo: &mut Option<(usize, Option<usize>)>,
+) -> Option<Span> {
+    crate::work::add(64);
     let label_len = memchr::memmem::find(
         &bytes[anchor_end..(anchor_end + 64).min(bytes.len())],
         b"-----",
@@ -196,9 +196,21 @@ fn private_key(bytes: &[u8], at: usize, anchor_end: usize) -> Option<Span> {
     let label = &bytes[anchor_end..anchor_end + label_len];
     memchr::memmem::find(label, b"PRIVATE KEY")?;
     let body = anchor_end + label_len + 5;
-    let end = match memchr::memmem::find(&bytes[body..], b"-----END ") {
+    // Many `BEGIN`s before one `END` (or none) would each search to the
+    // end: the first `END` after `body` is the one found from any earlier
+    // start that it follows.
+    let found = match *memo {
+        Some((from, found)) if from <= body && found.is_none_or(|f| body <= f) => found,
+        _ => {
+            let found = memchr::memmem::find(&bytes[body..], b"-----END ").map(|e| body + e);
+            crate::work::add(found.unwrap_or(bytes.len()) - body + 1);
+            *memo = Some((body, found));
+            found
+        }
+    };
+    let end = match found {
         Some(e) => {
-            let e = body + e + "-----END ".len();
+            let e = e + "-----END ".len();
             match memchr::memmem::find(&bytes[e..(e + 64).min(bytes.len())], b"-----") {
                 Some(close) => e + close + 5,
                 None => bytes.len(),

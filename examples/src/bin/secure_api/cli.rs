@@ -25,6 +25,10 @@ pub(crate) struct Config {
     /// The key that signs demo bearer tokens (`TOKEN_SECRET`, at least 32
     /// bytes; default: random per process).
     pub(crate) token_secret: Option<String>,
+    /// Connection limits (see `serve.rs`).
+    pub(crate) serve: crate::serve::ServeLimits,
+    /// Origins allowed by CORS (`CORS_ORIGINS`; default none).
+    pub(crate) cors_origins: Vec<http::HeaderValue>,
 }
 
 impl fmt::Debug for Config {
@@ -137,6 +141,35 @@ impl Config {
             })?,
         };
 
+        let mut serve = crate::serve::ServeLimits::default();
+        if let Some(v) = env("HEADER_READ_TIMEOUT_MS") {
+            serve.header_read_timeout = millis("HEADER_READ_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("IDLE_TIMEOUT_MS") {
+            serve.idle_timeout = millis("IDLE_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = env("MAX_CONNECTIONS") {
+            serve.max_connections = match v.parse::<usize>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        name: "MAX_CONNECTIONS",
+                        value: v,
+                        expected: "a whole number from 1 to 1000000",
+                    })
+                }
+            };
+        }
+
+        let cors_origins = match env("CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => crate::baseline::parse_origins(&v).map_err(|_| ConfigError {
+                name: "CORS_ORIGINS",
+                value: v,
+                expected: "comma-separated origins such as https://app.example.com",
+            })?,
+        };
+
         let token_secret = env("TOKEN_SECRET").filter(|s| !s.is_empty());
         if let Some(secret) = &token_secret {
             if secret.len() < crate::token::MIN_SECRET_LEN {
@@ -156,7 +189,21 @@ impl Config {
             upstream_latency_ms,
             redis_url: env("REDIS_URL").filter(|s| !s.is_empty()),
             token_secret,
+            serve,
+            cors_origins,
         })
+    }
+}
+
+/// A positive whole number of milliseconds.
+fn millis(name: &'static str, value: String) -> Result<std::time::Duration, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err(ConfigError {
+            name,
+            value,
+            expected: "a positive whole number of milliseconds",
+        }),
     }
 }
 

@@ -30,6 +30,11 @@ pub(crate) fn init(_config: &Config) {
         .map_event_format(|format| RedactingFormat::new(redactor.clone(), format))
         .with_writer(RedactingMakeWriter::new(redactor, std::io::stdout))
         .init();
+    // A panic message can hold anything (a request, a secret): send it
+    // through the redacting pipeline instead of raw to stderr.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
 }
 
 /// Adds request spans (redacted URI, safe headers) and marks credential

@@ -6,6 +6,9 @@
 //!
 //! Layers, outermost first (a request passes them top to bottom):
 //!
+//! 0. `baseline` - request ids (outermost), problem+json error bodies,
+//!    compression, panic containment, CORS, body limits and per-route
+//!    timeouts, from tower-http (see `baseline.rs` for the order).
 //! 1. `logging`  - request spans with redacted URIs; JSON logs scrubbed of secrets.
 //! 2. `security` - security headers on every response (429s and 503s included),
 //!    HTTPS redirect for hosts in `PUBLIC_HOSTS` (loopback exempt).
@@ -14,17 +17,17 @@
 //! 4. `limits`   - per-client rate limits on `/auth`, `/api`, `/llm`.
 //! 5. the routes; `/llm/complete` calls its upstream through retry + breaker.
 
+mod baseline;
 mod cli;
 mod limits;
 mod logging;
 mod metrics;
 mod probes;
 mod security;
+mod serve;
 mod token;
 mod upstream;
 
-use std::future::IntoFuture as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use axum::extract::State;
@@ -82,9 +85,15 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = limits::apply(app, &config, &tokens).await?;
     let metrics = metrics::Metrics::new();
     let app = metrics.apply(app);
+    let app = baseline::body_limits(app);
     let app = probes.apply(app);
+    let app = baseline::cors(app, &config.cors_origins);
+    let app = baseline::catch_panic(app);
     let app = security::apply(app, &config)?;
+    let app = baseline::compression(app);
+    let app = baseline::problem_details(app);
     let app = logging::apply(app);
+    let app = baseline::request_ids(app, config.trusted_proxies.clone());
 
     metrics.serve().await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
@@ -93,12 +102,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on http://{addr}");
     tracing::info!(%addr, "secure_api started");
 
+    let server = serve::Server::new(listener, config.serve);
     let graceful = phases.graceful();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let served = server.run(app, async move {
         graceful.await;
         tracing::info!("drain complete: finishing in-flight requests");
     });
@@ -106,7 +112,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // wait. Returning from `main` drops the runtime and with it the
     // connections still open.
     tokio::select! {
-        served = server.into_future() => served?,
+        () = served => {}
         () = phases.forced() => {
             tracing::warn!("shutdown deadline passed or second signal: closing remaining connections");
         }
@@ -116,11 +122,12 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn routes(state: AppState) -> Router {
+    let auth = Router::new().route("/auth/login", post(login));
+    let api = Router::new().route("/api/items", get(items));
+    let llm = Router::new().route("/llm/complete", post(complete));
     Router::new()
         .route("/", get(security::index))
-        .route("/auth/login", post(login))
-        .route("/api/items", get(items))
-        .route("/llm/complete", post(complete))
+        .merge(baseline::per_route(auth, api, llm))
         .with_state(state)
 }
 
@@ -144,12 +151,17 @@ async fn login(State(state): State<AppState>, Json(login): Json<Login>) -> Respo
         })
         .flatten();
     match token {
-        Some(token) => Json(json!({
-            "token": token,
-            "token_type": "Bearer",
-            "expires_in": token::TOKEN_TTL.as_secs(),
-        }))
-        .into_response(),
+        Some(token) => {
+            let mut res = Json(json!({
+                "token": token,
+                "token_type": "Bearer",
+                "expires_in": token::TOKEN_TTL.as_secs(),
+            }))
+            .into_response();
+            // A credential: never compressed (BREACH, see baseline.rs).
+            res.extensions_mut().insert(baseline::CredentialBody);
+            res
+        }
         None => (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "invalid credentials"})),

@@ -113,7 +113,9 @@ pub struct RedisStoreStats {
 /// Unix epoch, with a `PEXPIRE` equal to the time until that state has fully
 /// recovered. An expired key and a recovered state are the same thing, so
 /// Redis never holds dead keys: its memory is bounded by the clients limited
-/// *now*. The store needs a standalone Redis (or the primary behind
+/// *now*. User ids, API keys and custom keys appear in key names only as
+/// their SHA-256 (`ratelimit:api:user:<64 hex digits>`, see
+/// [`Key::write_storage`]); IP addresses appear in clear. The store needs a standalone Redis (or the primary behind
 /// Sentinel): one script touches several keys, which Redis Cluster only
 /// allows within one hash slot.
 ///
@@ -850,6 +852,8 @@ mod tests {
             &[PolicyCheck::new(&a, &user), PolicyCheck::new(&b, &ip)],
         );
         let keys: Vec<&str> = keys.iter().collect();
-        assert_eq!(keys, ["p:a:user:u:1", "p:b:ip:10.0.0.1"]);
+        let user_form = format!("p:a:{}", user.to_storage_string());
+        assert_eq!(keys, [user_form.as_str(), "p:b:ip:10.0.0.1"]);
+        assert!(!keys[0].contains("u:1"), "user ids are hashed: {}", keys[0]);
     }
 }
