@@ -30,6 +30,7 @@ const ISOLATED_ENV: &[&str] = &[
     "CSP_TEST_PAGE",
     "SHUTDOWN_DEADLINE_MS",
     "TOKEN_SECRET",
+    "METRICS_ADDR",
     "HEADER_READ_TIMEOUT_MS",
     "IDLE_TIMEOUT_MS",
     "MAX_CONNECTIONS",
@@ -56,6 +57,7 @@ impl SecureApi {
             cmd.env_remove(name);
         }
         cmd.env("ADDR", "127.0.0.1:0");
+        cmd.env("METRICS_ADDR", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -21,6 +21,7 @@ mod baseline;
 mod cli;
 mod limits;
 mod logging;
+mod metrics;
 mod probes;
 mod security;
 mod serve;
@@ -82,6 +83,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tokens: tokens.clone(),
     });
     let app = limits::apply(app, &config, &tokens).await?;
+    let metrics = metrics::Metrics::new();
+    let app = metrics.apply(app);
     let app = baseline::body_limits(app);
     let app = probes.apply(app);
     let app = baseline::cors(app, &config.cors_origins);
@@ -92,6 +95,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = logging::apply(app);
     let app = baseline::request_ids(app, config.trusted_proxies.clone());
 
+    metrics.serve().await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     let phases = probes.shutdown_phases();

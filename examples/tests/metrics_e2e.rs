@@ -1,0 +1,377 @@
+//! Metrics of the real `secure_api` binary: the admin listener, the
+//! exposition checked by `promtool`, the example rules' unit tests, and a
+//! real Prometheus scraping it.
+//!
+//! `PROMTOOL` / `PROMETHEUS` name the binaries (default: found on `PATH`).
+//! Without them the tests say so and pass locally; with `CI=true` they fail.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use support::{send_to, try_send_to, SecureApi};
+
+/// The binary named by `$var`, else `name` on `PATH`; `None` (after saying
+/// why) when neither exists outside CI. In CI a missing binary fails.
+fn tool(var: &str, name: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(var).map(PathBuf::from).or_else(|| {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: `{name}` not found (set {var} or install Debian's `prometheus` package)"
+        );
+        eprintln!("{test}: skipped, `{name}` not found (set {var} or apt-get install prometheus)");
+    }
+    found
+}
+
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus")
+}
+
+/// The admin address `secure_api` printed.
+async fn metrics_addr(api: &SecureApi) -> SocketAddr {
+    api.wait_for_output("metrics on http://", Duration::from_secs(30))
+        .await;
+    let out = api.output();
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics on http://"))
+        .unwrap();
+    line.trim_end_matches("/metrics").parse().unwrap()
+}
+
+async fn scrape(addr: SocketAddr, accept: Option<&str>) -> (String, String) {
+    let mut req = Request::get("/metrics").header("host", addr.to_string());
+    if let Some(accept) = accept {
+        req = req.header("accept", accept);
+    }
+    let res = send_to(addr, req.body(Bytes::new()).unwrap()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (ct, String::from_utf8(res.body().to_vec()).unwrap())
+}
+
+async fn login(api: &SecureApi) -> StatusCode {
+    let req = api
+        .request("POST", "/auth/login")
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(
+            br#"{"username":"alice","password":"hunter2"}"#,
+        ))
+        .unwrap();
+    api.send(req).await.status()
+}
+
+/// Six logins (the sixth is refused) and two scanner paths.
+async fn drive_traffic(api: &SecureApi) {
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(login(api).await);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        api.get("/wp-admin/setup.php").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(api.get("/.env").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_the_admin_listener_only() {
+    let api = SecureApi::start().await;
+    let admin = metrics_addr(&api).await;
+    assert_ne!(admin, api.addr);
+    drive_traffic(&api).await;
+
+    // The public router has no /metrics.
+    assert_eq!(api.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+
+    let (ct, om) = scrape(
+        admin,
+        Some("application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3"),
+    )
+    .await;
+    assert_eq!(
+        ct,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.ends_with("# EOF\n"));
+    assert!(om.contains(r#"http_server_request_duration_seconds_count{http_request_method="POST",http_route="/auth/login",http_response_status_code="429"} 1"#), "{om}");
+    // The two scanner paths and the public `/metrics` share one label.
+    assert!(
+        om.contains(r#"http_route="_unmatched",http_response_status_code="404"} 3"#),
+        "{om}"
+    );
+    assert!(!om.contains("wp-admin") && !om.contains(".env"));
+
+    let (ct, text) = scrape(admin, None).await;
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!text.contains("# EOF"));
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_exposition() {
+    let Some(promtool) = tool("PROMTOOL", "promtool", "promtool_accepts_the_exposition") else {
+        return;
+    };
+    let api = SecureApi::start().await;
+    let admin = metrics_addr(&api).await;
+    drive_traffic(&api).await;
+    let (_, text) = scrape(admin, Some("text/plain;version=0.0.4")).await;
+
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{report}\n{text}"
+    );
+    assert!(
+        report.trim().is_empty(),
+        "promtool reported problems:\n{report}"
+    );
+}
+
+#[test]
+fn promtool_checks_and_tests_the_example_rules() {
+    let Some(promtool) = tool(
+        "PROMTOOL",
+        "promtool",
+        "promtool_checks_and_tests_the_example_rules",
+    ) else {
+        return;
+    };
+    let dir = rules_dir();
+    for args in [
+        vec!["check", "config", "prometheus.yml"],
+        vec!["check", "rules", "rules/recording.yml", "rules/alerts.yml"],
+        vec!["test", "rules", "rules/alerts_test.yml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A `prometheus` process of the test's own, on a free loopback port with
+/// its data in a temporary directory; killed and removed on drop.
+struct Prometheus {
+    addr: SocketAddr,
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    fn start(binary: &Path, target: SocketAddr) -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("hardening-prometheus-{}", addr.port()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let rules = rules_dir().join("rules");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {rec}\n  - {alerts}\n\
+             scrape_configs:\n  - job_name: secure_api\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            rec = rules.join("recording.yml").display(),
+            alerts = rules.join("alerts.yml").display(),
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let child = Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap();
+        Prometheus { addr, child, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    async fn get(&self, path_and_query: &str) -> Option<(StatusCode, String)> {
+        let req = Request::get(path_and_query)
+            .header("host", self.addr.to_string())
+            .body(Bytes::new())
+            .unwrap();
+        let res = try_send_to(self.addr, req).await.ok()?;
+        Some((
+            res.status(),
+            String::from_utf8_lossy(res.body()).into_owned(),
+        ))
+    }
+
+    /// The samples of an instant query: (labels, value) pairs.
+    async fn query(&self, promql: &str) -> Vec<(serde_json::Value, String)> {
+        let (status, body) = self
+            .get(&format!("/api/v1/query?query={}", encode(promql)))
+            .await
+            .expect("prometheus answers");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        json["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["metric"].clone(),
+                    s["value"][1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, for at most 60 s.
+async fn eventually<T, F, Fut>(what: &str, prometheus: &Prometheus, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..300 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "{what} never happened; prometheus log:\n{}",
+        prometheus.log()
+    );
+}
+
+#[tokio::test]
+async fn a_real_prometheus_scrapes_the_admin_listener() {
+    let Some(binary) = tool(
+        "PROMETHEUS",
+        "prometheus",
+        "a_real_prometheus_scrapes_the_admin_listener",
+    ) else {
+        return;
+    };
+    let api = SecureApi::start().await;
+    let admin = metrics_addr(&api).await;
+    let prometheus = Prometheus::start(&binary, admin);
+    eventually("prometheus ready", &prometheus, || async {
+        matches!(prometheus.get("/-/ready").await, Some((StatusCode::OK, _))).then_some(())
+    })
+    .await;
+
+    drive_traffic(&api).await;
+
+    let refused = r#"http_server_request_duration_seconds_count{job="secure_api",http_route="/auth/login",http_response_status_code="429"}"#;
+    let samples = eventually("the 429 series scraped", &prometheus, || async {
+        let samples = prometheus.query(refused).await;
+        (!samples.is_empty()).then_some(samples)
+    })
+    .await;
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    let (labels, value) = &samples[0];
+    assert_eq!(value, "1");
+    assert_eq!(labels["http_request_method"], "POST");
+    assert_eq!(labels["instance"], admin.to_string());
+
+    let admitted = prometheus
+        .query(r#"http_server_request_duration_seconds_count{http_route="/auth/login",http_response_status_code="200"}"#)
+        .await;
+    assert_eq!(admitted.len(), 1, "{admitted:?}");
+    assert_eq!(admitted[0].1, "5");
+
+    // The scanner paths share the one fixed route label.
+    let routes = prometheus
+        .query("count by (http_route) (http_server_request_duration_seconds_count)")
+        .await;
+    let mut names: Vec<_> = routes
+        .iter()
+        .map(|(l, _)| l["http_route"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["/auth/login", "_unmatched"]);
+    let unmatched = prometheus
+        .query(r#"sum(http_server_request_duration_seconds_count{http_route="_unmatched"})"#)
+        .await;
+    assert_eq!(unmatched[0].1, "2");
+
+    let up = prometheus.query(r#"up{job="secure_api"}"#).await;
+    assert_eq!(up[0].1, "1");
+    // The example rules loaded and evaluate.
+    let ratio = eventually("the 429 ratio recorded", &prometheus, || async {
+        let s = prometheus
+            .query("job:http_server_requests_429:ratio_rate5m")
+            .await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(ratio[0].0["job"], "secure_api");
+}
