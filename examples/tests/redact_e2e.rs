@@ -102,8 +102,12 @@ async fn no_credential_reaches_the_log() {
             "{expected:?} missing from the log:\n{out}"
         );
     }
-    // Every log line (all but the plain `listening on` line) is JSON.
-    for line in out.lines().filter(|l| !l.starts_with("listening on")) {
+    // Every log line (all but the plain `listening on` / `metrics on`
+    // address lines) is JSON.
+    for line in out
+        .lines()
+        .filter(|l| !l.starts_with("listening on") && !l.starts_with("metrics on"))
+    {
         serde_json::from_str::<serde_json::Value>(line)
             .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
     }
