@@ -271,6 +271,7 @@ impl Decision {
     }
 
     /// The outcomes, in the order of the checks.
+    #[inline]
     pub fn outcomes(&self) -> &[PolicyOutcome] {
         if self.spill.is_empty() {
             &self.inline[..usize::from(self.len)]
@@ -280,6 +281,7 @@ impl Decision {
     }
 
     /// Whether the request is admitted: every policy admits it.
+    #[inline]
     pub fn is_allowed(&self) -> bool {
         self.outcomes().iter().all(|o| o.allowed)
     }
