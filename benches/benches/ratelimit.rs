@@ -445,7 +445,36 @@ fn profile(which: &str) {
     }
 }
 
+/// `RL_PROFILE=clocks`: the cost of one read of each clock the layer can
+/// take, in a plain loop (the figures behind the default clock).
+fn clock_costs() {
+    use hardening_ratelimit::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
+    fn per_read(clock: &dyn Clock) -> f64 {
+        let n = 10_000_000u32;
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(clock.now());
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    }
+    let quanta = governor::clock::QuantaClock::default();
+    let start = Instant::now();
+    for _ in 0..10_000_000u32 {
+        black_box(governor::clock::Clock::now(&quanta));
+    }
+    let quanta_ns = start.elapsed().as_nanos() as f64 / 1e7;
+    println!(
+        "clock read: MonotonicClock {:.1} ns, CoarseMonotonicClock {:.1} ns, FakeClock {:.1} ns, governor QuantaClock {quanta_ns:.1} ns",
+        per_read(&MonotonicClock::new()),
+        per_read(&CoarseMonotonicClock::new()),
+        per_read(&FakeClock::new()),
+    );
+}
+
 fn main() {
+    if std::env::var("RL_PROFILE").as_deref() == Ok("clocks") {
+        return clock_costs();
+    }
     if let Ok(which) = std::env::var("RL_PROFILE") {
         return profile(&which);
     }

@@ -27,6 +27,7 @@ pin_project! {
 }
 
 impl<B> RateLimitBody<B> {
+    #[inline]
     pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },

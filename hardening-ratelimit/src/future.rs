@@ -64,12 +64,14 @@ where
     S: Service<Request<ReqB>>,
     St: RateLimitStore,
 {
+    #[inline]
     pub(crate) fn inner(future: S::Future, headers: Option<Box<HeaderBlock>>) -> Self {
         Self {
             state: State::Inner { future, headers },
         }
     }
 
+    #[inline]
     pub(crate) fn respond(response: Box<Response<Bytes>>) -> Self {
         Self {
             state: State::Respond {
@@ -95,6 +97,7 @@ where
 {
     type Output = Result<Response<RateLimitBody<ResB>>, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {

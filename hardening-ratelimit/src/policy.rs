@@ -177,6 +177,7 @@ impl Policy {
     }
 
     /// Whether a request with this method and path is subject to the policy.
+    #[inline]
     pub fn matches(&self, method: &Method, path: &str) -> bool {
         if let Some(m) = &self.method {
             if m != method {

@@ -66,32 +66,34 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let limiter = &*self.limiter;
-        let checks = match limiter.plan(&RequestRef::from(&req)) {
-            Plan::Pass => return ResponseFuture::inner(self.inner.call(req), None),
+        // One construction site for the common outcome (call the inner
+        // service), so the future is written in place.
+        let headers = match limiter.plan(&RequestRef::from(&req)) {
+            Plan::Pass => None,
             Plan::Respond(response) => return ResponseFuture::respond(response),
-            Plan::Check(checks) => checks,
-        };
-        match limiter.check(&checks) {
-            MaybeReady::Ready(result) => match limiter.finish(&checks, result) {
-                Verdict::Admit(headers) => ResponseFuture::inner(self.inner.call(req), headers),
-                Verdict::Reject(response) => ResponseFuture::respond(response),
+            Plan::Check(checks) => match limiter.check(&checks) {
+                MaybeReady::Ready(result) => match limiter.finish(&checks, result) {
+                    Verdict::Admit(headers) => headers,
+                    Verdict::Reject(response) => return ResponseFuture::respond(response),
+                },
+                MaybeReady::Pending(decision) => {
+                    // The inner service was made ready by `poll_ready`; take
+                    // that one into the future and keep a fresh clone here.
+                    let clone = self.inner.clone();
+                    let service = std::mem::replace(&mut self.inner, clone);
+                    return ResponseFuture::deciding(
+                        decision,
+                        PendingCall {
+                            request: req,
+                            service,
+                            limiter: self.limiter.clone(),
+                            checks,
+                        },
+                    );
+                }
             },
-            MaybeReady::Pending(decision) => {
-                // The inner service was made ready by `poll_ready`; take that
-                // one into the future and keep a fresh clone here.
-                let clone = self.inner.clone();
-                let service = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::deciding(
-                    decision,
-                    PendingCall {
-                        request: req,
-                        service,
-                        limiter: self.limiter.clone(),
-                        checks,
-                    },
-                )
-            }
-        }
+        };
+        ResponseFuture::inner(self.inner.call(req), headers)
     }
 }
 
