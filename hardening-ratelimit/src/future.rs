@@ -10,11 +10,11 @@ use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::body::RateLimitBody;
 use crate::layer::{Shared, Verdict};
 use crate::response::{HeaderBlock, Matched};
 use crate::small_list::SmallList;
 use crate::store::RateLimitStore;
+use crate::RateLimitBody;
 
 pin_project! {
     /// Response future of [`RateLimit`](crate::RateLimit): the inner

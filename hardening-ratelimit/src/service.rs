@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::body::RateLimitBody;
 use crate::extract::{MissingKey, RequestRef};
 use crate::future::{PendingCall, ResponseFuture};
 use crate::key::Key;
@@ -15,6 +14,7 @@ use crate::layer::{Shared, Verdict};
 use crate::response::Matched;
 use crate::small_list::SmallList;
 use crate::store::{MaybeReady, PolicyCheck, RateLimitStore};
+use crate::RateLimitBody;
 
 /// The service [`RateLimitLayer`](crate::RateLimitLayer) wraps around an
 /// inner service.
