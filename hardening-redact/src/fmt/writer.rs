@@ -78,6 +78,11 @@ impl<W: io::Write> RedactingWriter<W> {
     }
 
     fn emit(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if super::format::take_already_redacted(&self.redactor, chunk) {
+            // Exactly the line `RedactingFormat` just produced with this
+            // redactor: scanning it again would change nothing.
+            return self.inner.write_all(chunk);
+        }
         match std::str::from_utf8(chunk) {
             Ok(text) => {
                 let redacted = self.redactor.redact(text);
