@@ -123,7 +123,9 @@ where
             // of a sensitive field's value are replaced in one pass.
             let redacted = redact_line(&self.redactor, line, &values.values);
             if let Cow::Owned(out) = redacted {
-                *line = out;
+                // A copy, not a move: the buffer keeps its capacity.
+                line.clear();
+                line.push_str(&out);
             }
             let out = writer.write_str(line);
             if !reentrant {
