@@ -125,6 +125,33 @@ impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
 /// `None` when the request carries no usable key; the layer then applies its
 /// [`MissingKey`] rule. Extractors run on every request: keep them cheap and
 /// never panic.
+///
+/// # Why not `hardening_circuit::KeyExtractor`'s shape
+///
+/// The keyed circuit breaker has a trait of the same name for the same idea
+/// (pick the key of a request), shaped `KeyExtractor<Req>` with an
+/// associated key type borrowed from the request (`Cow<'a, Self::Key>`).
+/// The two stay apart on purpose, because what each layer does with the key
+/// differs:
+///
+/// - A rate-limit layer holds a *different* extractor per policy, so this
+///   trait is object safe (`Arc<dyn KeyExtractor>`) and sees the request
+///   through [`RequestRef`], independent of the body type; a generic
+///   `Req` parameter would make each policy's type part of the layer's.
+/// - Every policy must agree on one key type, [`Key`], because the store
+///   needs its stable storage form (hashed text, grouped IPv6) and the
+///   in-memory store packs IP keys into 16 bytes. A breaker only needs a
+///   hashable key it can look up without allocating, hence the borrowed,
+///   arbitrary key type there.
+/// - [`needs_peer_addr`](Self::needs_peer_addr) (detecting a server that
+///   does not record peers) has no meaning for a client-side breaker.
+///
+/// A shared trait in `hardening-core` would need an associated key type,
+/// a request type parameter *and* a higher-ranked lifetime to stay object
+/// safe here, and would add a method the breaker cannot use: more to learn
+/// than two small traits. Both are closures in the common case, and both
+/// return `None` for "no key" (here: the [`MissingKey`] rule; there: the
+/// shared fallback breaker).
 pub trait KeyExtractor: Send + Sync + 'static {
     /// The key of `req`, if it has one.
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key>;
