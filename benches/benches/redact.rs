@@ -364,7 +364,9 @@ fn pipeline(c: &mut Criterion) {
             .with_current_span(false)
             .with_span_list(true)
             .map_event_format(|f| RedactingFormat::new(redactor.clone(), f))
-            .with_writer(RedactingMakeWriter::new(redactor.clone(), move || w.clone()))
+            .with_writer(RedactingMakeWriter::new(redactor.clone(), move || {
+                w.clone()
+            }))
             .finish(),
     );
     let on = |t: TraceLayer<_, _, _, _>| {

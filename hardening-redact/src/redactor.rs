@@ -100,7 +100,11 @@ impl Redactor {
     /// [`redact`](Self::redact), also replacing the byte ranges `extra`
     /// (for values known to be secret wherever they appear).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(crate) fn redact_with<'a>(&self, text: &'a str, extra: Vec<(usize, usize)>) -> Cow<'a, str> {
+    pub(crate) fn redact_with<'a>(
+        &self,
+        text: &'a str,
+        extra: Vec<(usize, usize)>,
+    ) -> Cow<'a, str> {
         let mut spans: Vec<Span> = extra
             .into_iter()
             .map(|(start, end)| Span { start, end })

@@ -332,7 +332,10 @@ mod tests {
         };
         let r = Redactor::default();
         let off = run(RedactedMakeSpan::new(r.clone()));
-        assert!(off.contains(r#""uri":"/a""#) && !off.contains("agent-x"), "{off}");
+        assert!(
+            off.contains(r#""uri":"/a""#) && !off.contains("agent-x"),
+            "{off}"
+        );
         let on = run(RedactedMakeSpan::new(r.clone()).record_headers(true));
         assert!(on.contains("agent-x/1"), "{on}");
         let own = run(RedactedMakeSpan::new(r).safe_headers([header::HOST]));

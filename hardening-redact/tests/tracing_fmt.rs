@@ -194,6 +194,13 @@ fn formatter_and_writer_scan_once_and_still_catch_other_writes() {
         tracing::info!("pin=4321 checked");
     });
     let text = out.contents();
-    assert!(text.ends_with(&format!("{last}direct password=[REDACTED]\n")), "{text}");
-    assert!(sink2.contents().contains("pin=[REDACTED]"), "{}", sink2.contents());
+    assert!(
+        text.ends_with(&format!("{last}direct password=[REDACTED]\n")),
+        "{text}"
+    );
+    assert!(
+        sink2.contents().contains("pin=[REDACTED]"),
+        "{}",
+        sink2.contents()
+    );
 }

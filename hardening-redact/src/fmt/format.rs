@@ -152,11 +152,8 @@ pub(super) fn take_already_redacted(redactor: &Redactor, bytes: &[u8]) -> bool {
         return false;
     }
     EMITTED.set(0);
-    LINE.try_with(|cell| {
-        cell.try_borrow()
-            .is_ok_and(|line| line.as_bytes() == bytes)
-    })
-    .unwrap_or(false)
+    LINE.try_with(|cell| cell.try_borrow().is_ok_and(|line| line.as_bytes() == bytes))
+        .unwrap_or(false)
 }
 
 /// `line` with the scanner's findings and every occurrence of `values`
