@@ -15,6 +15,11 @@ use crate::Redactor;
 /// dropped. The `fmt` layer writes each event in one call, which takes a
 /// fast path without buffering.
 ///
+/// Behind [`RedactingFormat`](super::RedactingFormat) with the same
+/// redactor (a clone: same configuration), a line that is byte for byte
+/// the one the formatter just redacted on this thread is written without
+/// a second scan; any other write is scanned.
+///
 /// # Clone
 ///
 /// Clones share the redactor and clone the inner `MakeWriter`.
