@@ -1,6 +1,6 @@
 //! [`RedisStoreBuilder`]: the settings of a [`RedisStore`], validated.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -42,6 +42,8 @@ pub struct RedisStoreBuilder {
     short_circuit: Option<usize>,
     local_max_keys: usize,
     clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "redis-tls")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl RedisStoreBuilder {
@@ -57,6 +59,8 @@ impl RedisStoreBuilder {
             short_circuit: Some(DEFAULT_SHORT_CIRCUIT_CAPACITY),
             local_max_keys: DEFAULT_MAX_KEYS,
             clock: None,
+            #[cfg(feature = "redis-tls")]
+            ca_file: None,
         }
     }
 
@@ -134,6 +138,51 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts the certificate authorities in the PEM file at `path` (instead
+    /// of the platform's roots) for a `rediss://` URL: a private CA, or the
+    /// self-signed one of a test (cargo feature `redis-tls`). Read by
+    /// [`build`](RedisStoreBuilder::build).
+    #[cfg(feature = "redis-tls")]
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Opens the client: TLS with the CA file when one is set.
+    fn client(&self) -> Result<Client, ConfigError> {
+        let bad_url = || {
+            ConfigError::new(
+                "RedisStore",
+                "url",
+                hardening_core::url::mask_password(&self.url),
+                if cfg!(feature = "redis-tls") {
+                    "a Redis URL such as redis://127.0.0.1:6379/ or rediss://host:6380/"
+                } else {
+                    "a Redis URL such as redis://127.0.0.1:6379/ (rediss:// needs the redis-tls feature)"
+                },
+            )
+        };
+        #[cfg(feature = "redis-tls")]
+        if let Some(path) = &self.ca_file {
+            let bad_ca = |expected: &'static str| {
+                ConfigError::new("RedisStore", "ca_file", path.display(), expected)
+            };
+            if !self.url.starts_with("rediss://") {
+                return Err(bad_ca("a rediss:// URL to use the CA file with"));
+            }
+            let pem = std::fs::read(path).map_err(|_| bad_ca("a readable PEM file"))?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(bad_ca("a PEM file with at least one CERTIFICATE"));
+            }
+            let certs = ::redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            return Client::build_with_tls(self.url.as_str(), certs).map_err(|_| bad_url());
+        }
+        Client::open(self.url.as_str()).map_err(|_| bad_url())
+    }
+
     /// Checks the settings and builds the store. Does not connect.
     ///
     /// # Errors
@@ -141,16 +190,15 @@ impl RedisStoreBuilder {
     /// A [`ConfigError`] naming the setting: `url` (not a Redis URL; a
     /// password in it is masked in the error), `timeout` or
     /// `connect_timeout` (zero), `short_circuit_capacity` (zero),
-    /// `local_max_keys` (zero).
+    /// `local_max_keys` (zero), `ca_file` (unreadable, no certificate in
+    /// it, or the URL is not `rediss://`).
     pub fn build(self) -> Result<RedisStore, ConfigError> {
-        let client = Client::open(self.url.as_str()).map_err(|_| {
-            ConfigError::new(
-                "RedisStore",
-                "url",
-                hardening_core::url::mask_password(&self.url),
-                "a Redis URL such as redis://127.0.0.1:6379/",
-            )
-        })?;
+        let client = self.client()?;
+        let password = client
+            .get_connection_info()
+            .redis_settings()
+            .password()
+            .map(str::to_owned);
         if self.timeout.is_zero() {
             return Err(ConfigError::new(
                 "RedisStore",
@@ -217,6 +265,8 @@ impl RedisStoreBuilder {
                 failures: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
                 short_circuited: AtomicU64::new(0),
+                password,
+                eviction_checked: AtomicBool::new(false),
             }),
         })
     }

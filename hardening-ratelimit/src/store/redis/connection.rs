@@ -2,7 +2,7 @@
 //! connection manager, running the script (loading it again on
 //! `NOSCRIPT`), the failure policy and the short-circuit.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -61,9 +61,37 @@ pub(super) struct Inner {
     pub(super) failures: AtomicU64,
     pub(super) fallbacks: AtomicU64,
     pub(super) short_circuited: AtomicU64,
+    /// The URL's password, masked wherever an error could repeat it.
+    pub(super) password: Option<String>,
+    /// Whether `maxmemory-policy` has been asked for (once, after the first
+    /// decision Redis made).
+    pub(super) eviction_checked: AtomicBool,
+}
+
+/// Why `maxmemory-policy` `policy` is a risk for limiter state, if it is.
+pub(super) fn eviction_risk(policy: &str) -> Option<&'static str> {
+    policy.starts_with("allkeys-").then_some(
+        "Redis may evict live rate limit state under memory pressure (a limited client \
+         gets its burst back early); limiter keys carry TTLs, so volatile-ttl or \
+         volatile-lru (or noeviction) keep them",
+    )
 }
 
 impl Inner {
+    /// A [`StoreError`] for `err`, saying `what` failed. The password never
+    /// appears in it: RedisError displays none today, and should a future
+    /// version quote one, it is masked (and the error kept as text only).
+    pub(super) fn redis_error(&self, what: &str, err: RedisError) -> StoreError {
+        let text = err.to_string();
+        match self.password.as_deref() {
+            Some(password) if !password.is_empty() && text.contains(password) => {
+                let masked = text.replace(password, "***");
+                StoreError::new(format!("{what}: {masked}")).with_source(masked)
+            }
+            _ => StoreError::new(format!("{what}: {text}")).with_source(err),
+        }
+    }
+
     pub(super) fn connection(&self) -> Result<ConnectionManager, RedisError> {
         if let Some(conn) = self.connection.get() {
             return Ok(conn.clone());
@@ -74,6 +102,41 @@ impl Inner {
         )?;
         // Two first requests may race; the loser's manager is dropped unused.
         Ok(self.connection.get_or_init(|| conn).clone())
+    }
+
+    /// Asks Redis for `maxmemory-policy` in the background and warns about
+    /// an `allkeys-*` one. A refusal (ACL, managed Redis renaming `CONFIG`)
+    /// is ignored: the check is advice, not a requirement.
+    fn check_eviction_policy(self: &Arc<Self>) {
+        if self.eviction_checked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::clone(self);
+        runtime.spawn(async move {
+            let ask = async {
+                let mut conn = inner.connection()?;
+                ::redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory-policy")
+                    .query_async::<Vec<String>>(&mut conn)
+                    .await
+            };
+            let Ok(Ok(reply)) = tokio::time::timeout(inner.timeout * 10, ask).await else {
+                return;
+            };
+            if let Some(policy) = reply.get(1) {
+                if let Some(risk) = eviction_risk(policy) {
+                    tracing::warn!(
+                        target: "hardening_ratelimit",
+                        maxmemory_policy = %policy,
+                        "{risk}"
+                    );
+                }
+            }
+        });
     }
 
     /// Runs the decision script; loads it when Redis does not know it.
@@ -159,9 +222,8 @@ impl Inner {
         inner.round_trips.fetch_add(1, Ordering::Relaxed);
         let reply = match tokio::time::timeout(inner.timeout, inner.eval(&cmd)).await {
             Ok(Ok(value)) => parse_reply(value, n),
-            // The message names the cause for the log; RedisError
-            // displays no credentials.
-            Ok(Err(err)) => Err(StoreError::new(format!("Redis failed: {err}")).with_source(err)),
+            // The message names the cause for the log, without credentials.
+            Ok(Err(err)) => Err(inner.redis_error("Redis failed", err)),
             Err(_) => Err(StoreError::new(format!(
                 "Redis did not answer within {:?}",
                 inner.timeout
@@ -170,6 +232,7 @@ impl Inner {
         match reply {
             Ok(decision) => {
                 inner.health.succeeded();
+                inner.check_eviction_policy();
                 if let Some(limited) = inner.limited.as_ref() {
                     for (key, o) in keys.iter().zip(decision.outcomes()) {
                         if !o.allowed {
@@ -195,6 +258,27 @@ impl Inner {
                     owned.iter().map(|(p, k)| PolicyCheck::new(p, k)).collect();
                 inner.fallback(&checks, now, Some(err))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allkeys_policies_are_a_risk() {
+        for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random"] {
+            assert!(eviction_risk(policy).is_some(), "{policy}");
+        }
+        for policy in [
+            "noeviction",
+            "volatile-ttl",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+        ] {
+            assert!(eviction_risk(policy).is_none(), "{policy}");
         }
     }
 }

@@ -85,6 +85,28 @@ pub struct RedisStoreStats {
 /// up to 2<sup>53</sup> ns, about 104 days (Lua numbers are doubles);
 /// longer windows are computed to double precision.
 ///
+/// # TLS and credentials
+///
+/// With the cargo feature `redis-tls`, `rediss://host:port/` URLs connect
+/// over TLS (rustls), trusting the platform's roots or the certificates of
+/// [`RedisStoreBuilder::ca_file`]. ACL users go in the URL
+/// (`rediss://user:password@host/`). The password never appears in an
+/// error or a log line of this store: [`ConfigError`]s show the URL with
+/// [`mask_password`](hardening_core::url::mask_password), and a
+/// [`StoreError`] whose Redis error would quote it gets it masked.
+///
+/// # Eviction
+///
+/// Every key the store writes has a TTL, so `maxmemory-policy`
+/// `noeviction`, `volatile-lru` and `volatile-ttl` keep limiter state
+/// until it has recovered (`volatile-ttl` evicts the most nearly
+/// recovered first, the least harmful). `allkeys-lru`/`allkeys-lfu`/
+/// `allkeys-random` may evict a limited client's state, handing it its
+/// whole burst back early. When the store first connects it asks
+/// `CONFIG GET maxmemory-policy` (ignoring a refusal, e.g. by an ACL or a
+/// managed Redis) and logs a warning (target `hardening_ratelimit`) for an
+/// `allkeys-*` policy.
+///
 /// # When Redis fails
 ///
 /// Each call has a timeout ([`RedisStoreBuilder::timeout`], 50 ms by
@@ -249,7 +271,7 @@ impl RedisStore {
         };
         match tokio::time::timeout(inner.timeout, ping).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(StoreError::new("Redis PING failed").with_source(err)),
+            Ok(Err(err)) => Err(inner.redis_error("Redis PING failed", err)),
             Err(_) => Err(StoreError::new(format!(
                 "Redis PING timed out after {:?}",
                 inner.timeout
