@@ -41,13 +41,12 @@
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use hardening_core::proxy::peer_addr;
+pub use hardening_core::RequestRef;
 use hardening_core::TrustedProxies;
 use http::header::HeaderName;
-use http::{Extensions, HeaderMap, Method, Request, Uri};
 
 use crate::key::Key;
 use crate::ConfigError;
@@ -58,65 +57,6 @@ pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 /// Longest header value [`Header`] accepts as a key; longer values count as
 /// missing, so a client cannot make the limiter store big keys.
 pub const MAX_HEADER_KEY_LEN: usize = 256;
-
-/// The parts of a request a [`KeyExtractor`] may look at, independent of the
-/// body type.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestRef<'a> {
-    method: &'a Method,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-    extensions: &'a Extensions,
-}
-
-impl<'a> RequestRef<'a> {
-    /// A view of the given parts.
-    pub fn new(
-        method: &'a Method,
-        uri: &'a Uri,
-        headers: &'a HeaderMap,
-        extensions: &'a Extensions,
-    ) -> Self {
-        Self {
-            method,
-            uri,
-            headers,
-            extensions,
-        }
-    }
-
-    /// The method.
-    pub fn method(&self) -> &'a Method {
-        self.method
-    }
-
-    /// The URI.
-    pub fn uri(&self) -> &'a Uri {
-        self.uri
-    }
-
-    /// The headers.
-    pub fn headers(&self) -> &'a HeaderMap {
-        self.headers
-    }
-
-    /// The extensions.
-    pub fn extensions(&self) -> &'a Extensions {
-        self.extensions
-    }
-
-    /// The TCP peer address: [`PeerAddr`](hardening_core::PeerAddr), or (feature
-    /// `axum`) axum's `ConnectInfo<SocketAddr>`.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        peer_addr(self.extensions)
-    }
-}
-
-impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
-    fn from(req: &'a Request<B>) -> Self {
-        Self::new(req.method(), req.uri(), req.headers(), req.extensions())
-    }
-}
 
 /// Chooses the [`Key`] a request is counted against.
 ///
@@ -474,6 +414,8 @@ impl fmt::Debug for dyn KeyExtractor {
 mod tests {
     use super::*;
     use hardening_core::PeerAddr;
+    use http::Request;
+    use std::net::SocketAddr;
 
     fn req(peer: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut b = Request::builder().uri("/login");
@@ -587,7 +529,7 @@ mod tests {
 mod hostile_headers {
     use super::*;
     use hardening_core::PeerAddr;
-    use http::HeaderValue;
+    use http::{HeaderValue, Request};
     use proptest::prelude::*;
 
     fn with_header(name: &'static str, value: HeaderValue, peer: &str) -> Request<()> {

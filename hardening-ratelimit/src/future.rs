@@ -10,10 +10,10 @@ use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::body::RateLimitBody;
 use crate::limiter::{Checks, Limiter, Verdict};
 use crate::response::HeaderBlock;
 use crate::store::RateLimitStore;
+use crate::RateLimitBody;
 
 pin_project! {
     /// Response future of [`RateLimit`](crate::RateLimit): the inner

@@ -106,7 +106,6 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod body;
 mod extract;
 mod future;
 pub mod gcra;
@@ -120,7 +119,10 @@ mod service;
 mod small_list;
 pub mod store;
 
-pub use body::RateLimitBody;
+/// The body of a [`RateLimit`] response: the inner service's body, or the
+/// `application/problem+json` document of a `429` or `503` the layer
+/// answered itself.
+pub type RateLimitBody<B> = hardening_core::body::ResponseBody<B>;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, MissingPeer, PeerIp,
     RequestRef, UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,

@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::body::RateLimitBody;
 use crate::extract::RequestRef;
 use crate::future::{PendingCall, ResponseFuture};
 use crate::limiter::{Limiter, Plan, Verdict};
 use crate::store::{MaybeReady, RateLimitStore};
+use crate::RateLimitBody;
 
 /// The service [`RateLimitLayer`](crate::RateLimitLayer) wraps around an
 /// inner service.
