@@ -102,7 +102,11 @@ fn ours(
     load: Load,
     headers: bool,
 ) -> impl Service<Request<Body>, Error = Infallible> + Clone + Send {
-    ours_on(load, headers, hardening_ratelimit::CoarseMonotonicClock::new())
+    ours_on(
+        load,
+        headers,
+        hardening_ratelimit::CoarseMonotonicClock::new(),
+    )
 }
 
 fn ours_on(
