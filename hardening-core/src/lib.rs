@@ -12,6 +12,7 @@
 //! - [`PathPrefix`]: a path prefix matched on whole segments.
 //! - [`retry_after`]: `Retry-After` written (whole seconds, never 0) and read
 //!   (seconds or HTTP-date, capped).
+//! - [`observe`]: the observer hooks every layer reports its metrics to.
 //! - [`url::mask_password`]: a connection URL fit for a log.
 //! - [`define_inner_service_accessors!`] writes `get_ref`/`get_mut`/`into_inner`
 //!   for every service.
@@ -38,6 +39,7 @@ mod macros;
 
 pub mod clock;
 pub mod error;
+pub mod observe;
 pub mod path_prefix;
 pub mod proxy;
 pub mod retry_after;
