@@ -78,6 +78,31 @@ pub use limits::{
     StoreState,
 };
 
+/// Observers are opaque in `Debug` output, so configs holding one still
+/// derive `Debug`.
+macro_rules! opaque_debug {
+    ($($trait:ident),+) => {$(
+        impl std::fmt::Debug for dyn $trait {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($trait))
+            }
+        }
+    )+};
+}
+opaque_debug!(
+    CircuitObserver,
+    BreakerObserver,
+    RetryObserver,
+    HealthObserver,
+    CheckObserver,
+    RedirectObserver,
+    RedactObserver,
+    ConcurrencyObserver,
+    ConcurrencyStats,
+    RateLimitObserver,
+    RateLimitStats
+);
+
 /// Writes `as_str` and `ALL` for a fieldless label enum.
 macro_rules! label_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $label:literal,)+ }) => {
