@@ -231,11 +231,7 @@ impl Slot {
 
 /// Runs a check so that a panic or a hang becomes a failed observation;
 /// `true` when the timeout cut it short.
-async fn run_guarded(
-    check: &dyn DynCheck,
-    timeout: Duration,
-    timer: bool,
-) -> (Observation, bool) {
+async fn run_guarded(check: &dyn DynCheck, timeout: Duration, timer: bool) -> (Observation, bool) {
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| check.run())) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(_) => return (Observation::fail("check panicked"), false),
