@@ -47,8 +47,15 @@ label_enum! {
     }
 }
 
-/// What one rate-limit policy reports.
+/// Hands out the observer of each rate-limit policy, by its name (called
+/// once per policy when the layer is built).
 pub trait RateLimitObserver: Send + Sync + 'static {
+    /// The observer of the policy called `name`.
+    fn policy(&self, name: &str) -> Arc<dyn PolicyObserver>;
+}
+
+/// What one rate-limit policy reports.
+pub trait PolicyObserver: Send + Sync + 'static {
     /// A decision for one request.
     fn decision(&self, outcome: RateLimitOutcome) {
         let _ = outcome;

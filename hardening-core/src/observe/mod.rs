@@ -74,8 +74,8 @@ pub use circuit::{
 pub use health::{CheckObserver, CheckStatus, HealthObserver, ProbeKind};
 pub use http::{RedactObserver, RedirectObserver, RedirectOutcome};
 pub use limits::{
-    ConcurrencyObserver, ConcurrencyStats, RateLimitObserver, RateLimitOutcome, RateLimitStats,
-    StoreState,
+    ConcurrencyObserver, ConcurrencyStats, PolicyObserver, RateLimitObserver, RateLimitOutcome,
+    RateLimitStats, StoreState,
 };
 
 /// Observers are opaque in `Debug` output, so configs holding one still
@@ -100,6 +100,7 @@ opaque_debug!(
     ConcurrencyObserver,
     ConcurrencyStats,
     RateLimitObserver,
+    PolicyObserver,
     RateLimitStats
 );
 
@@ -190,7 +191,7 @@ mod tests {
         impl CheckObserver for Nothing {}
         impl RedirectObserver for Nothing {}
         impl RedactObserver for Nothing {}
-        impl RateLimitObserver for Nothing {}
+        impl PolicyObserver for Nothing {}
         Nothing.call(CallOutcome::Success);
         Nothing.transition(BreakerState::Closed, BreakerState::Open);
         Nothing.attempt(RetryOutcome::Retried);

@@ -58,9 +58,9 @@ use std::time::Duration;
 
 use hardening_core::observe::{
     BreakerObserver, BreakerState, CallOutcome, CheckObserver, CheckStatus, CircuitObserver,
-    ConcurrencyObserver, ConcurrencyStats, HealthObserver, ProbeKind, RateLimitObserver,
-    RateLimitOutcome, RateLimitStats, RedactObserver, RedirectObserver, RedirectOutcome,
-    RetryAfterUse, RetryObserver, RetryOutcome, StoreState,
+    ConcurrencyObserver, ConcurrencyStats, HealthObserver, PolicyObserver, ProbeKind,
+    RateLimitObserver, RateLimitOutcome, RateLimitStats, RedactObserver, RedirectObserver,
+    RedirectOutcome, RetryAfterUse, RetryObserver, RetryOutcome, StoreState,
 };
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -404,8 +404,31 @@ impl LayerMetrics {
         }
     }
 
-    /// The observer for the rate-limit policy called `policy`.
-    pub fn ratelimit(&self, policy: &str) -> RateLimitMetrics {
+    /// The observer for `RateLimitLayer::builder().observer(...)`;
+    /// policies are labelled by their names.
+    pub fn ratelimit(&self) -> RateLimitMetrics {
+        RateLimitMetrics {
+            families: self.families.clone(),
+            pulled: Arc::clone(&self.pulled),
+        }
+    }
+}
+
+/// Rate-limit metrics; see [`LayerMetrics::ratelimit`].
+#[derive(Clone)]
+pub struct RateLimitMetrics {
+    families: Families,
+    pulled: Arc<Pulled>,
+}
+
+impl fmt::Debug for RateLimitMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RateLimitMetrics")
+    }
+}
+
+impl RateLimitObserver for RateLimitMetrics {
+    fn policy(&self, policy: &str) -> Arc<dyn PolicyObserver> {
         let f = &self.families;
         let state = StoreState::ALL
             .iter()
@@ -416,7 +439,7 @@ impl LayerMetrics {
             })
             .collect::<Box<[Gauge]>>();
         set_one_hot(&state, StoreState::Up.index());
-        RateLimitMetrics {
+        Arc::new(PolicyMetrics {
             name: Arc::from(policy),
             decisions: RateLimitOutcome::ALL
                 .iter()
@@ -436,7 +459,7 @@ impl LayerMetrics {
                 .get_or_create(&labels([("policy", policy)]))
                 .clone(),
             pulled: Arc::clone(&self.pulled),
-        }
+        })
     }
 }
 
@@ -641,9 +664,9 @@ impl ConcurrencyObserver for ConcurrencyMetrics {
     }
 }
 
-/// Rate-limit metrics of one policy; see [`LayerMetrics::ratelimit`].
-#[derive(Clone, Debug)]
-pub struct RateLimitMetrics {
+/// Rate-limit metrics of one policy.
+#[derive(Debug)]
+struct PolicyMetrics {
     name: Arc<str>,
     decisions: Box<[Counter]>,
     state: Box<[Gauge]>,
@@ -652,7 +675,7 @@ pub struct RateLimitMetrics {
     pulled: Arc<Pulled>,
 }
 
-impl RateLimitObserver for RateLimitMetrics {
+impl PolicyObserver for PolicyMetrics {
     #[inline]
     fn decision(&self, outcome: RateLimitOutcome) {
         self.decisions[outcome.index()].inc();

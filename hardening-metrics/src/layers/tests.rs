@@ -58,7 +58,7 @@ fn every_observer_records_into_its_family() {
     m.redact().redacted("jwt", 3);
     m.concurrency("api")
         .attach(Arc::new(Stats(AtomicU64::new(40))));
-    let p = m.ratelimit("login");
+    let p = m.ratelimit().policy("login");
     p.decision(RateLimitOutcome::Rejected);
     p.store_state(StoreState::LocalFallback);
     p.fallback_decision();
