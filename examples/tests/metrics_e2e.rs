@@ -515,7 +515,10 @@ async fn the_layers_report_their_own_metrics_to_prometheus() {
     assert!(!series.is_empty());
     for (labels, _) in &series {
         let text = labels.to_string();
-        assert!(!text.contains("127.0.0.1:") || text.contains(&admin.to_string()), "{text}");
+        assert!(
+            !text.contains("127.0.0.1:") || text.contains(&admin.to_string()),
+            "{text}"
+        );
         assert!(!text.contains("alice"), "{text}");
     }
     // The hook-dependent example rules load and evaluate.

@@ -107,11 +107,14 @@ struct Families {
     ratelimit_overflow: Family<Labels, Counter>,
 }
 
+/// Named sources read at scrape time.
+type Sources<T> = Mutex<Vec<(Arc<str>, Arc<T>)>>;
+
 /// The sources read at scrape time.
 #[derive(Default)]
 struct Pulled {
-    concurrency: Mutex<Vec<(Arc<str>, Arc<dyn ConcurrencyStats>)>>,
-    ratelimit: Mutex<Vec<(Arc<str>, Arc<dyn RateLimitStats>)>>,
+    concurrency: Sources<dyn ConcurrencyStats>,
+    ratelimit: Sources<dyn RateLimitStats>,
 }
 
 impl fmt::Debug for Pulled {
