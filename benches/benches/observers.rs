@@ -20,7 +20,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hardening_benches::{drive, poll_once, Noop};
 use hardening_circuit::retry::RetryLayer;
-use hardening_circuit::CircuitBreakerLayer;
+use hardening_circuit::{CircuitBreakerLayer, ErrorsAreFailures};
 use hardening_core::PeerAddr;
 use hardening_headers::HttpsRedirectLayer;
 use hardening_health::{Check, Health, Observation};
@@ -30,7 +30,7 @@ use hardening_ratelimit::{InMemoryStore, Policy, Quota, RateLimitLayer};
 use http::{Request, Response};
 use http_body_util::Full;
 use prometheus_client::registry::Registry;
-use tower::{service_fn, Layer, Service};
+use tower::{service_fn, Layer};
 
 fn metrics() -> LayerMetrics {
     // The registry only owns the families; the observers keep handles.
@@ -44,12 +44,14 @@ fn circuit(c: &mut Criterion) {
         .name("bench")
         .build()
         .unwrap()
+        .classify(ErrorsAreFailures)
         .layer(Noop);
     let mut with = CircuitBreakerLayer::builder()
         .name("bench")
         .observer(metrics().circuit())
         .build()
         .unwrap()
+        .classify(ErrorsAreFailures)
         .layer(Noop);
     group.bench_function("not_installed", |b| {
         b.iter(|| black_box(drive(&mut without, black_box(1_u64))))
@@ -169,8 +171,8 @@ fn health(c: &mut Criterion) {
         .build()
         .unwrap();
     let build = |observe: bool| {
-        let check = Check::new("db", || async { Observation::pass() })
-            .cache_ttl(Duration::from_secs(3600));
+        let check =
+            Check::new("db", || async { Observation::pass() }).cache_ttl(Duration::from_secs(3600));
         let mut b = Health::builder().check(check);
         if observe {
             b = b.observer(metrics().health());
