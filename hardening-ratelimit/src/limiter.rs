@@ -188,7 +188,6 @@ impl<St> Limiter<St> {
         }
     }
 
-    /// Whether `key` is exempt from limiting.
     /// Tells policy `index`'s observer, if any.
     #[inline]
     fn observe(&self, index: usize, outcome: RateLimitOutcome) {
@@ -197,6 +196,7 @@ impl<St> Limiter<St> {
         }
     }
 
+    /// Whether `key` is exempt from limiting.
     #[inline]
     fn bypassed(&self, key: &Key) -> bool {
         if !self.bypass_keys.is_empty() && self.bypass_keys.contains(key) {
