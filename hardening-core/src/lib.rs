@@ -2,6 +2,8 @@
 //!
 //! What more than one crate needs, written once:
 //!
+//! - [`body`]: the response body of a layer that answers some requests
+//!   itself and holds state until the inner body ends.
 //! - [`clock`]: an injectable monotonic [`Clock`], with a
 //!   [`FakeClock`] for exact, fast tests.
 //! - [`proxy`]: the client address and scheme of a request behind trusted
@@ -12,6 +14,8 @@
 //! - [`PathPrefix`]: a path prefix matched on whole segments.
 //! - [`retry_after`]: `Retry-After` written (whole seconds, never 0) and read
 //!   (seconds or HTTP-date, capped).
+//! - [`RequestRef`]: a request's head without its body type, for key
+//!   extractors and classifiers.
 //! - [`url::mask_password`]: a connection URL fit for a log.
 //! - [`define_inner_service_accessors!`] writes `get_ref`/`get_mut`/`into_inner`
 //!   for every service.
@@ -36,10 +40,12 @@
 
 mod macros;
 
+pub mod body;
 pub mod clock;
 pub mod error;
 pub mod path_prefix;
 pub mod proxy;
+pub mod request;
 pub mod retry_after;
 pub mod url;
 
@@ -47,3 +53,4 @@ pub use clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
 pub use error::ConfigError;
 pub use path_prefix::PathPrefix;
 pub use proxy::{ConnectionScheme, PeerAddr, ProxyHeader, Scheme, TrustedProxies};
+pub use request::RequestRef;

@@ -96,7 +96,7 @@ where
                     if let Some(p) = permit.as_mut() {
                         p.record(outcome_of(resp.status()));
                     }
-                    Poll::Ready(Ok(resp.map(|body| LoadShedBody::inner(body, permit))))
+                    Poll::Ready(Ok(resp.map(|body| crate::body::inner(body, permit))))
                 }
                 Err(err) => {
                     if let Some(mut p) = permit.take() {

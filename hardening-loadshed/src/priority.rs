@@ -29,7 +29,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::{Extensions, HeaderMap, Method, Request, Uri};
+pub use hardening_core::RequestRef;
+use http::Request;
 
 use crate::error::{check_range, ConfigError};
 
@@ -73,64 +74,6 @@ impl Priority {
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// The parts of a request a [`Classify`] may look at, independent of the
-/// body type.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestRef<'a> {
-    method: &'a Method,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-    extensions: &'a Extensions,
-}
-
-impl<'a> RequestRef<'a> {
-    /// A view of the given parts.
-    pub fn new(
-        method: &'a Method,
-        uri: &'a Uri,
-        headers: &'a HeaderMap,
-        extensions: &'a Extensions,
-    ) -> Self {
-        Self {
-            method,
-            uri,
-            headers,
-            extensions,
-        }
-    }
-
-    /// The request method.
-    pub fn method(&self) -> &'a Method {
-        self.method
-    }
-
-    /// The request URI.
-    pub fn uri(&self) -> &'a Uri {
-        self.uri
-    }
-
-    /// The request path.
-    pub fn path(&self) -> &'a str {
-        self.uri.path()
-    }
-
-    /// The request headers.
-    pub fn headers(&self) -> &'a HeaderMap {
-        self.headers
-    }
-
-    /// The request extensions.
-    pub fn extensions(&self) -> &'a Extensions {
-        self.extensions
-    }
-}
-
-impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
-    fn from(req: &'a Request<B>) -> Self {
-        Self::new(req.method(), req.uri(), req.headers(), req.extensions())
     }
 }
 
@@ -371,6 +314,7 @@ impl Shares {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Method;
 
     fn inf(critical: u32, default: u32, sheddable: u32) -> InFlight {
         InFlight {

@@ -108,7 +108,7 @@ async fn slot_is_held_until_the_body_ends_not_at_headers() {
         0,
         "released at the end of the body"
     );
-    assert!(!body.holds_permit());
+    assert!(!body.holds_guard());
 }
 
 #[tokio::test]

@@ -41,13 +41,12 @@
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use hardening_core::proxy::peer_addr;
+pub use hardening_core::RequestRef;
 use hardening_core::TrustedProxies;
 use http::header::HeaderName;
-use http::{Extensions, HeaderMap, Method, Request, Uri};
 
 use crate::key::Key;
 use crate::ConfigError;
@@ -59,65 +58,6 @@ pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 /// missing, so a client cannot make the limiter store big keys.
 pub const MAX_HEADER_KEY_LEN: usize = 256;
 
-/// The parts of a request a [`KeyExtractor`] may look at, independent of the
-/// body type.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestRef<'a> {
-    method: &'a Method,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-    extensions: &'a Extensions,
-}
-
-impl<'a> RequestRef<'a> {
-    /// A view of the given parts.
-    pub fn new(
-        method: &'a Method,
-        uri: &'a Uri,
-        headers: &'a HeaderMap,
-        extensions: &'a Extensions,
-    ) -> Self {
-        Self {
-            method,
-            uri,
-            headers,
-            extensions,
-        }
-    }
-
-    /// The method.
-    pub fn method(&self) -> &'a Method {
-        self.method
-    }
-
-    /// The URI.
-    pub fn uri(&self) -> &'a Uri {
-        self.uri
-    }
-
-    /// The headers.
-    pub fn headers(&self) -> &'a HeaderMap {
-        self.headers
-    }
-
-    /// The extensions.
-    pub fn extensions(&self) -> &'a Extensions {
-        self.extensions
-    }
-
-    /// The TCP peer address: [`PeerAddr`](hardening_core::PeerAddr), or (feature
-    /// `axum`) axum's `ConnectInfo<SocketAddr>`.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        peer_addr(self.extensions)
-    }
-}
-
-impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
-    fn from(req: &'a Request<B>) -> Self {
-        Self::new(req.method(), req.uri(), req.headers(), req.extensions())
-    }
-}
-
 /// Chooses the [`Key`] a request is counted against.
 ///
 /// Implemented by the ready-made extractors of this module and by closures
@@ -125,6 +65,33 @@ impl<'a, B> From<&'a Request<B>> for RequestRef<'a> {
 /// `None` when the request carries no usable key; the layer then applies its
 /// [`MissingKey`] rule. Extractors run on every request: keep them cheap and
 /// never panic.
+///
+/// # Why not `hardening_circuit::KeyExtractor`'s shape
+///
+/// The keyed circuit breaker has a trait of the same name for the same idea
+/// (pick the key of a request), shaped `KeyExtractor<Req>` with an
+/// associated key type borrowed from the request (`Cow<'a, Self::Key>`).
+/// The two stay apart on purpose, because what each layer does with the key
+/// differs:
+///
+/// - A rate-limit layer holds a *different* extractor per policy, so this
+///   trait is object safe (`Arc<dyn KeyExtractor>`) and sees the request
+///   through [`RequestRef`], independent of the body type; a generic
+///   `Req` parameter would make each policy's type part of the layer's.
+/// - Every policy must agree on one key type, [`Key`], because the store
+///   needs its stable storage form (hashed text, grouped IPv6) and the
+///   in-memory store packs IP keys into 16 bytes. A breaker only needs a
+///   hashable key it can look up without allocating, hence the borrowed,
+///   arbitrary key type there.
+/// - [`needs_peer_addr`](Self::needs_peer_addr) (detecting a server that
+///   does not record peers) has no meaning for a client-side breaker.
+///
+/// A shared trait in `hardening-core` would need an associated key type,
+/// a request type parameter *and* a higher-ranked lifetime to stay object
+/// safe here, and would add a method the breaker cannot use: more to learn
+/// than two small traits. Both are closures in the common case, and both
+/// return `None` for "no key" (here: the [`MissingKey`] rule; there: the
+/// shared fallback breaker).
 pub trait KeyExtractor: Send + Sync + 'static {
     /// The key of `req`, if it has one.
     fn extract(&self, req: &RequestRef<'_>) -> Option<Key>;
@@ -447,6 +414,8 @@ impl fmt::Debug for dyn KeyExtractor {
 mod tests {
     use super::*;
     use hardening_core::PeerAddr;
+    use http::Request;
+    use std::net::SocketAddr;
 
     fn req(peer: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut b = Request::builder().uri("/login");
@@ -560,7 +529,7 @@ mod tests {
 mod hostile_headers {
     use super::*;
     use hardening_core::PeerAddr;
-    use http::HeaderValue;
+    use http::{HeaderValue, Request};
     use proptest::prelude::*;
 
     fn with_header(name: &'static str, value: HeaderValue, peer: &str) -> Request<()> {

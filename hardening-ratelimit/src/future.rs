@@ -10,11 +10,10 @@ use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::body::RateLimitBody;
-use crate::layer::{Shared, Verdict};
-use crate::response::{HeaderBlock, Matched};
-use crate::small_list::SmallList;
+use crate::limiter::{Checks, Limiter, Verdict};
+use crate::response::HeaderBlock;
 use crate::store::RateLimitStore;
+use crate::RateLimitBody;
 
 pin_project! {
     /// Response future of [`RateLimit`](crate::RateLimit): the inner
@@ -56,8 +55,8 @@ pin_project! {
 pub(crate) struct PendingCall<S, ReqB, St> {
     pub(crate) request: Request<ReqB>,
     pub(crate) service: S,
-    pub(crate) shared: Arc<Shared<St>>,
-    pub(crate) matched: SmallList<Matched>,
+    pub(crate) limiter: Arc<Limiter<St>>,
+    pub(crate) checks: Checks,
 }
 
 impl<S, ReqB, St> ResponseFuture<S, ReqB, St>
@@ -121,23 +120,13 @@ where
                         return Poll::Ready(Ok(res.map(RateLimitBody::own)));
                     };
                     let mut call = *call;
-                    let next = match result {
-                        Ok(decision) => {
-                            match call
-                                .shared
-                                .after_decision(call.matched.as_slice(), &decision)
-                            {
-                                Verdict::Admit(headers) => State::Inner {
-                                    future: call.service.call(call.request),
-                                    headers,
-                                },
-                                Verdict::Reject(response) => State::Respond {
-                                    response: Some(response),
-                                },
-                            }
-                        }
-                        Err(err) => State::Respond {
-                            response: Some(Box::new(call.shared.store_failed(&err))),
+                    let next = match call.limiter.finish(&call.checks, result) {
+                        Verdict::Admit(headers) => State::Inner {
+                            future: call.service.call(call.request),
+                            headers,
+                        },
+                        Verdict::Reject(response) => State::Respond {
+                            response: Some(response),
                         },
                     };
                     state.set(next);

@@ -3,28 +3,22 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
 use hardening_core::clock::CoarseMonotonicClock;
 use hardening_core::Clock;
-use http::Response;
 use ipnet::IpNet;
 use tower_layer::Layer;
 
 use crate::extract::{KeyExtractor, MissingKey, MissingPeer, PeerIp};
 use crate::key::Key;
+use crate::limiter::Limiter;
 use crate::policy::Policy;
-use crate::response::{self, HeaderBlock, Matched, PolicyEntry};
+use crate::response::PolicyEntry;
 use crate::service::RateLimit;
-use crate::store::{Decision, InMemoryStore, RateLimitStore, StoreError};
+use crate::store::{InMemoryStore, RateLimitStore};
 use crate::ConfigError;
-
-/// The least time between two log events about requests without a peer
-/// address (see [`MissingPeer`]).
-pub const MISSING_PEER_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How keys appear in the `tracing` event of a rejection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,13 +103,13 @@ pub enum KeyLogging {
 /// # }
 /// ```
 pub struct RateLimitLayer<St = InMemoryStore> {
-    shared: Arc<Shared<St>>,
+    limiter: Arc<Limiter<St>>,
 }
 
 impl<St> Clone for RateLimitLayer<St> {
     fn clone(&self) -> Self {
         Self {
-            shared: self.shared.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -126,13 +120,13 @@ impl<St> fmt::Debug for RateLimitLayer<St> {
             .field(
                 "policies",
                 &self
-                    .shared
+                    .limiter
                     .entries
                     .iter()
                     .map(|e| &e.policy)
                     .collect::<Vec<_>>(),
             )
-            .field("enabled", &self.shared.enabled)
+            .field("enabled", &self.limiter.enabled)
             .finish_non_exhaustive()
     }
 }
@@ -162,12 +156,18 @@ impl RateLimitLayer<InMemoryStore> {
 impl<St> RateLimitLayer<St> {
     /// The store holding the limiter's state (to inspect or sweep it).
     pub fn store(&self) -> &St {
-        &self.shared.store
+        &self.limiter.store
+    }
+
+    /// The decision core (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn limiter(&self) -> &Limiter<St> {
+        &self.limiter
     }
 
     /// The policies, in the order they were added.
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
-        self.shared.entries.iter().map(|e| &e.policy)
+        self.limiter.entries.iter().map(|e| &e.policy)
     }
 }
 
@@ -175,7 +175,7 @@ impl<S, St> Layer<S> for RateLimitLayer<St> {
     type Service = RateLimit<S, St>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimit::new(inner, self.shared.clone())
+        RateLimit::new(inner, self.limiter.clone())
     }
 }
 
@@ -375,7 +375,7 @@ impl<St> RateLimitBuilder<St> {
             })
             .collect();
         Ok(RateLimitLayer {
-            shared: Arc::new(Shared {
+            limiter: Arc::new(Limiter {
                 entries,
                 store: self.store,
                 clock: self.clock,
@@ -390,171 +390,5 @@ impl<St> RateLimitBuilder<St> {
                 key_logging: self.key_logging,
             }),
         })
-    }
-}
-
-/// What the layer does with a decided request.
-pub(crate) enum Verdict {
-    /// Call the inner service, then add these headers.
-    Admit(Option<Box<HeaderBlock>>),
-    /// Answer this instead.
-    Reject(Box<Response<Bytes>>),
-}
-
-/// Everything clones of the layer and its services share.
-pub(crate) struct Shared<St> {
-    pub(crate) entries: Box<[PolicyEntry]>,
-    pub(crate) store: St,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) enabled: bool,
-    pub(crate) headers_on_allowed: bool,
-    pub(crate) legacy_headers: bool,
-    pub(crate) missing_key: MissingKey,
-    pub(crate) missing_peer: MissingPeer,
-    /// `now + 1` (nanoseconds of `clock`) of the last missing-peer event;
-    /// 0 before the first.
-    pub(crate) missing_peer_logged: AtomicU64,
-    pub(crate) bypass_keys: Vec<Key>,
-    pub(crate) bypass_nets: Vec<IpNet>,
-    pub(crate) key_logging: KeyLogging,
-}
-
-impl<St> Shared<St> {
-    /// Whether `key` is exempt from limiting.
-    #[inline]
-    pub(crate) fn bypassed(&self, key: &Key) -> bool {
-        if !self.bypass_keys.is_empty() && self.bypass_keys.contains(key) {
-            return true;
-        }
-        if self.bypass_nets.is_empty() {
-            return false;
-        }
-        match (key.as_ip(), key.ip_prefix_len()) {
-            (Some(ip), Some(len)) => self
-                .bypass_nets
-                .iter()
-                .any(|net| net.contains(&ip) && len >= net.prefix_len()),
-            _ => false,
-        }
-    }
-
-    /// Turns a decision into the headers of an admitted request or the
-    /// response of a limited one, logging rejections.
-    #[inline]
-    pub(crate) fn after_decision(&self, matched: &[Matched], decision: &Decision) -> Verdict {
-        if decision.is_allowed() {
-            Verdict::Admit(self.headers_on_allowed.then(|| {
-                Box::new(HeaderBlock::new(
-                    &self.entries,
-                    matched,
-                    decision,
-                    self.legacy_headers,
-                ))
-            }))
-        } else {
-            self.log_rejection(matched, decision);
-            Verdict::Reject(Box::new(response::too_many_requests(
-                &self.entries,
-                matched,
-                decision,
-                self.legacy_headers,
-            )))
-        }
-    }
-
-    pub(crate) fn store_failed(&self, err: &StoreError) -> Response<Bytes> {
-        tracing::debug!(target: "hardening_ratelimit", error = %err, "rate limit store failed; answering 503");
-        response::store_unavailable(err)
-    }
-
-    fn log_rejection(&self, matched: &[Matched], decision: &Decision) {
-        let Some(((index, key), outcome)) = matched
-            .iter()
-            .zip(decision.outcomes())
-            .find(|(_, o)| !o.allowed)
-        else {
-            return;
-        };
-        let policy = self.entries.get(*index).map_or("", |e| e.policy.name());
-        let retry_after_secs = hardening_core::retry_after::seconds(outcome.retry_after);
-        match self.key_logging {
-            KeyLogging::Redacted => tracing::info!(
-                target: "hardening_ratelimit",
-                policy,
-                key = %key.redacted(),
-                retry_after_secs,
-                "request rate limited"
-            ),
-            KeyLogging::Full => {
-                let key = key.to_plain_string();
-                tracing::info!(
-                    target: "hardening_ratelimit",
-                    policy,
-                    key = %key,
-                    retry_after_secs,
-                    "request rate limited"
-                )
-            }
-            KeyLogging::Omitted => tracing::info!(
-                target: "hardening_ratelimit",
-                policy,
-                retry_after_secs,
-                "request rate limited"
-            ),
-        }
-    }
-
-    /// A key extractor needing the peer address found none: logs (at most
-    /// once per [`MISSING_PEER_LOG_INTERVAL`]) and, under
-    /// [`MissingPeer::Reject`], returns the `500` to answer.
-    #[cold]
-    pub(crate) fn missing_peer(&self, entry: &PolicyEntry) -> Option<Response<Bytes>> {
-        if self.claim_missing_peer_log() {
-            match self.missing_peer {
-                MissingPeer::Warn => tracing::warn!(
-                    target: "hardening_ratelimit",
-                    policy = entry.policy.name(),
-                    "request without a peer address: the server does not record it \
-                     (axum: into_make_service_with_connect_info::<SocketAddr>() and the `axum` \
-                     feature; hyper: insert hardening_core::PeerAddr), so every client shares \
-                     one rate-limit bucket; set .on_missing_peer(MissingPeer::Reject) to fail instead"
-                ),
-                MissingPeer::Reject => tracing::error!(
-                    target: "hardening_ratelimit",
-                    policy = entry.policy.name(),
-                    "request without a peer address rejected with 500: the server does not \
-                     record it (axum: into_make_service_with_connect_info::<SocketAddr>() and the \
-                     `axum` feature; hyper: insert hardening_core::PeerAddr)"
-                ),
-            }
-        }
-        match self.missing_peer {
-            MissingPeer::Warn => None,
-            MissingPeer::Reject => Some(response::missing_peer()),
-        }
-    }
-
-    /// Whether this caller logs the missing-peer event now: the first one,
-    /// then one per interval of the layer's clock.
-    fn claim_missing_peer_log(&self) -> bool {
-        let now = hardening_core::clock::duration_to_nanos(self.clock.now()).saturating_add(1);
-        let interval = hardening_core::clock::duration_to_nanos(MISSING_PEER_LOG_INTERVAL);
-        let last = self.missing_peer_logged.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < interval {
-            return false;
-        }
-        self.missing_peer_logged
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    pub(crate) fn reject_missing(&self, entry: &PolicyEntry) -> Response<Bytes> {
-        tracing::info!(
-            target: "hardening_ratelimit",
-            policy = entry.policy.name(),
-            key = "missing",
-            "request without a rate-limit key rejected"
-        );
-        response::missing_key(entry, self.legacy_headers)
     }
 }

@@ -16,7 +16,7 @@
 //! | limited response | `429`, `Retry-After` (whole seconds, rounded up, never 0), `RateLimit-Policy` + `RateLimit`, `application/problem+json`; optional `X-RateLimit-*`; no `HandleErrorLayer` needed |
 //! | bypass | allowlisted keys and CIDRs, and an off switch |
 //! | memory | recovered keys dropped, a hard cap with a documented overflow rule ([`InMemoryStore`]) |
-//! | time | an injected [`Clock`](hardening_core::Clock) (default monotonic), so tests are exact |
+//! | time | an injected [`Clock`] (default [`CoarseMonotonicClock`]: a few ns per read, millisecond resolution), [`FakeClock`] in tests, so they are exact |
 //! | logs | one `tracing` event per rejection (target `hardening_ratelimit`), keys redacted by default ([`KeyLogging`]) |
 //! | stores | the [`RateLimitStore`] trait; [`InMemoryStore`] here, a Redis store behind the `redis` feature |
 //!
@@ -106,12 +106,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod body;
 mod extract;
 mod future;
 pub mod gcra;
 mod key;
 mod layer;
+mod limiter;
 mod policy;
 mod quota;
 mod response;
@@ -119,15 +119,20 @@ mod service;
 mod small_list;
 pub mod store;
 
-pub use body::RateLimitBody;
+/// The body of a [`RateLimit`] response: the inner service's body, or the
+/// `application/problem+json` document of a `429` or `503` the layer
+/// answered itself.
+pub type RateLimitBody<B> = hardening_core::body::ResponseBody<B>;
 pub use extract::{
     AuthenticatedUser, ClientIp, Global, Header, KeyExtractor, MissingKey, MissingPeer, PeerIp,
     RequestRef, UserOrIp, DEFAULT_IPV6_PREFIX, MAX_HEADER_KEY_LEN,
 };
 pub use future::ResponseFuture;
+pub use hardening_core::clock::{Clock, CoarseMonotonicClock, FakeClock, MonotonicClock};
 pub use hardening_core::ConfigError;
 pub use key::{Key, RedactedKey};
-pub use layer::{KeyLogging, RateLimitBuilder, RateLimitLayer, MISSING_PEER_LOG_INTERVAL};
+pub use layer::{KeyLogging, RateLimitBuilder, RateLimitLayer};
+pub use limiter::MISSING_PEER_LOG_INTERVAL;
 pub use policy::{Policy, PolicyId};
 pub use quota::Quota;
 pub use response::{

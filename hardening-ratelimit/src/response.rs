@@ -12,6 +12,7 @@ use http::{Response, StatusCode};
 
 use crate::extract::KeyExtractor;
 use crate::key::Key;
+use crate::limiter::Matched;
 use crate::policy::Policy;
 use crate::store::{Decision, PolicyOutcome, StoreError};
 
@@ -69,9 +70,6 @@ impl PolicyEntry {
         }
     }
 }
-
-/// A matched policy: its index in the layer and the key it counts.
-pub(crate) type Matched = (usize, Key);
 
 /// Whole seconds, rounded up (`0` stays `0`; `Retry-After` uses
 /// [`retry_after::seconds`], which never writes `0`).

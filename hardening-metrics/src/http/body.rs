@@ -1,9 +1,9 @@
 //! [`ResponseBody`]: the response body, measured until it ends.
 
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
-use bytes::Buf;
+use hardening_core::body::{BodyGuard, GuardedBody};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -16,31 +16,48 @@ pin_project! {
     /// It counts the bytes sent and records the request when the body ends,
     /// fails, or is dropped (a client that went away): the duration covers
     /// the whole response, not just its headers.
+    #[derive(Debug)]
     pub struct ResponseBody<B> {
         #[pin]
-        inner: B,
-        exchange: Option<Exchange>,
+        inner: GuardedBody<B, Exchange>,
+    }
+}
+
+impl BodyGuard for Exchange {
+    #[inline]
+    fn on_data(&mut self, len: usize) {
+        self.sent(len);
+    }
+
+    fn on_error(&mut self) {
+        self.body_failed();
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
+    pub(crate) fn new(inner: B, exchange: Option<Exchange>) -> Self {
+        let inner = match exchange {
+            Some(exchange) => GuardedBody::new(inner, exchange),
+            None => GuardedBody::unguarded(inner),
+        };
+        Self { inner }
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, exchange: Option<Exchange>) -> Self {
-        Self { inner, exchange }
-    }
-
     /// The wrapped body.
     pub fn get_ref(&self) -> &B {
-        &self.inner
+        self.inner.get_ref()
     }
 
     /// The wrapped body, mutably.
     pub fn get_mut(&mut self) -> &mut B {
-        &mut self.inner
+        self.inner.get_mut()
     }
 
     /// Unwraps the body. The request is recorded now.
     pub fn into_inner(self) -> B {
-        self.inner
+        self.inner.into_inner()
     }
 }
 
@@ -48,32 +65,12 @@ impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        match &frame {
-            Some(Ok(frame)) => {
-                if let (Some(data), Some(exchange)) = (frame.data_ref(), this.exchange.as_mut()) {
-                    exchange.sent(data.remaining());
-                }
-                // Servers stop polling once the body says it has ended.
-                if this.inner.is_end_stream() {
-                    this.exchange.take();
-                }
-            }
-            Some(Err(_)) => {
-                if let Some(mut exchange) = this.exchange.take() {
-                    exchange.body_failed();
-                }
-            }
-            None => {
-                this.exchange.take();
-            }
-        }
-        Poll::Ready(frame)
+        self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -82,13 +79,5 @@ impl<B: Body> Body for ResponseBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-impl<B> std::fmt::Debug for ResponseBody<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody")
-            .field("ended", &self.exchange.is_none())
-            .finish_non_exhaustive()
     }
 }

@@ -67,6 +67,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     R: ClassifyRoute<ReqBody>,
     ReqBody: Body,
+    ResBody: Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
