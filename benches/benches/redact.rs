@@ -284,5 +284,138 @@ fn formatter(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, scan, hostile_uri, formatter);
+/// Bytes and lines written through a `MakeWriter`, counted.
+#[derive(Clone, Default)]
+struct CountingSink(std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>);
+
+impl CountingSink {
+    fn take(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.0 .0.swap(0, Relaxed), self.0 .1.swap(0, Relaxed))
+    }
+}
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0 .0.fetch_add(buf.len() as u64, Relaxed);
+        let lines = buf.iter().filter(|&&b| b == b'\n').count();
+        self.0 .1.fetch_add(lines as u64, Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The logging pipeline of one request, as `secure_api` runs it (issue 16):
+/// an outer `request` span with the request id, tower-http's `TraceLayer`
+/// with its request span, a "started" and a "finished" line, JSON on a
+/// sink. Contenders: the peer (plain `tracing-subscriber` JSON, tower-http's
+/// `DefaultMakeSpan` at INFO); `secure_api` as it was (redacting formatter
+/// and a writer that scans again, `span` and `spans`, headers in the span);
+/// and as it is now (`examples/src/bin/secure_api/logging.rs`: one scan,
+/// `spans` only, no headers). Bytes per line are printed before the timing.
+fn pipeline(c: &mut Criterion) {
+    use hardening_benches::{drive, Noop};
+    use hardening_redact::fmt::{RedactingFormat, RedactingMakeWriter};
+    use hardening_redact::trace::RedactedMakeSpan;
+    use http_body_util::Empty;
+    use tower::Layer;
+    use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+    use tracing::{Dispatch, Level};
+
+    type Body = Empty<bytes::Bytes>;
+    let request = || {
+        http::Request::get("/api/items?page=2&sort=name")
+            .header("host", "api.example.com")
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) curl/8.5.0")
+            .header("accept", "application/json")
+            .header("accept-encoding", "gzip, br")
+            .header("x-request-id", "550e8400-e29b-41d4-a716-446655440000")
+            .body(Body::default())
+            .unwrap()
+    };
+    let sink = CountingSink::default();
+    let redactor = Redactor::default();
+    // A second, identically configured redactor: the old pipeline's writer
+    // scanned every line again, which a writer with another configuration
+    // still does.
+    let other = Redactor::builder().build().unwrap();
+    let w = sink.clone();
+    let peer = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || w.clone())
+            .finish(),
+    );
+    let w = sink.clone();
+    let before = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .map_event_format(|f| RedactingFormat::new(redactor.clone(), f))
+            .with_writer(RedactingMakeWriter::new(other, move || w.clone()))
+            .finish(),
+    );
+    let w = sink.clone();
+    let after = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .map_event_format(|f| RedactingFormat::new(redactor.clone(), f))
+            .with_writer(RedactingMakeWriter::new(redactor.clone(), move || {
+                w.clone()
+            }))
+            .finish(),
+    );
+    let on = |t: TraceLayer<_, _, _, _>| {
+        t.on_request(DefaultOnRequest::new().level(Level::INFO))
+            .on_response(DefaultOnResponse::new().level(Level::INFO))
+    };
+    let peer_svc = on(TraceLayer::new_for_http())
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .layer(Noop);
+    let before_svc = on(TraceLayer::new_for_http())
+        .make_span_with(RedactedMakeSpan::new(redactor.clone()).record_headers(true))
+        .layer(Noop);
+    let after_svc = on(TraceLayer::new_for_http())
+        .make_span_with(RedactedMakeSpan::new(redactor.clone()))
+        .layer(Noop);
+
+    let mut group = c.benchmark_group("redact/pipeline");
+    group.throughput(Throughput::Elements(1));
+    macro_rules! contender {
+        ($name:literal, $dispatch:expr, $svc:expr) => {{
+            let mut svc = $svc.clone();
+            tracing::dispatcher::with_default(&$dispatch, || {
+                let one = |svc: &mut _| {
+                    let span = tracing::info_span!(
+                        "request",
+                        request_id = "550e8400-e29b-41d4-a716-446655440000"
+                    );
+                    let _g = span.enter();
+                    drop(drive(svc, request()));
+                };
+                sink.take();
+                one(&mut svc);
+                let (bytes, lines) = sink.take();
+                eprintln!(
+                    "redact/pipeline/{}: {lines} lines per request, {} bytes per line",
+                    $name,
+                    bytes / lines.max(1)
+                );
+                group.bench_function(BenchmarkId::new($name, "request_2_lines"), |b| {
+                    b.iter(|| one(&mut svc))
+                });
+            });
+        }};
+    }
+    contender!("tracing_json_tracelayer", peer, peer_svc);
+    contender!("secure_api_before", before, before_svc);
+    contender!("secure_api_now", after, after_svc);
+    group.finish();
+}
+
+criterion_group!(benches, scan, hostile_uri, formatter, pipeline);
 criterion_main!(benches);

@@ -97,6 +97,25 @@ impl Redactor {
         Cow::Owned(self.apply(text, &mut spans))
     }
 
+    /// [`redact`](Self::redact), also replacing the byte ranges `extra`
+    /// (for values known to be secret wherever they appear).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn redact_with<'a>(
+        &self,
+        text: &'a str,
+        extra: Vec<(usize, usize)>,
+    ) -> Cow<'a, str> {
+        let mut spans: Vec<Span> = extra
+            .into_iter()
+            .map(|(start, end)| Span { start, end })
+            .collect();
+        self.inner.scanner.scan(text, &mut spans);
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        Cow::Owned(self.apply(text, &mut spans))
+    }
+
     /// Whether `text` contains anything [`redact`](Self::redact) would replace.
     pub fn contains_secret(&self, text: &str) -> bool {
         let mut spans = Vec::new();

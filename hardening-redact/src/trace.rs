@@ -12,8 +12,11 @@
 //!   [`RedactedMakeSpan::max_uri_len`]) with a visible
 //!   `...[truncated N bytes]` marker;
 //! - `version`;
-//! - `headers`: only the allowlisted ones ([`DEFAULT_SAFE_HEADERS`] or your
-//!   own), their values scanned as well.
+//! - `headers`, only when asked for ([`RedactedMakeSpan::record_headers`]
+//!   or [`RedactedMakeSpan::safe_headers`]): only the allowlisted ones
+//!   ([`DEFAULT_SAFE_HEADERS`] or your own), their values scanned as well.
+//!   Off by default: span fields are printed on every line logged inside
+//!   the span, so headers there would repeat on every line.
 //!
 //! # Example
 //!
@@ -69,16 +72,19 @@ pub struct RedactedMakeSpan {
     redactor: Redactor,
     level: Level,
     safe_headers: Arc<[HeaderName]>,
+    record_headers: bool,
     max_uri_len: usize,
 }
 
 impl RedactedMakeSpan {
-    /// Spans named `request` at `INFO`, recording [`DEFAULT_SAFE_HEADERS`].
+    /// Spans named `request` at `INFO` with `method`, `uri` and `version`
+    /// (no headers: see [`record_headers`](Self::record_headers)).
     pub fn new(redactor: Redactor) -> Self {
         RedactedMakeSpan {
             redactor,
             level: Level::INFO,
             safe_headers: Arc::new(DEFAULT_SAFE_HEADERS),
+            record_headers: false,
             max_uri_len: DEFAULT_MAX_URI_LEN,
         }
     }
@@ -101,9 +107,22 @@ impl RedactedMakeSpan {
         self
     }
 
-    /// Records exactly these headers (replacing the default allowlist).
+    /// Whether the span records a `headers` field with the allowlisted
+    /// headers ([`DEFAULT_SAFE_HEADERS`] unless set with
+    /// [`safe_headers`](Self::safe_headers)); default `false`.
+    ///
+    /// Every line logged inside the span prints the span's fields, so the
+    /// headers then repeat on every line of the request.
+    pub fn record_headers(mut self, record: bool) -> Self {
+        self.record_headers = record;
+        self
+    }
+
+    /// Records exactly these headers (replacing the default allowlist);
+    /// turns [`record_headers`](Self::record_headers) on.
     pub fn safe_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         self.safe_headers = names.into_iter().collect();
+        self.record_headers = true;
         self
     }
 
@@ -167,14 +186,24 @@ impl<B> tower_http::trace::MakeSpan<B> for RedactedMakeSpan {
         };
         macro_rules! make {
             ($level:expr) => {
-                tracing::span!(
-                    $level,
-                    "request",
-                    method = %req.method(),
-                    uri = %uri,
-                    version = ?req.version(),
-                    headers = ?headers,
-                )
+                if self.record_headers {
+                    tracing::span!(
+                        $level,
+                        "request",
+                        method = %req.method(),
+                        uri = %uri,
+                        version = ?req.version(),
+                        headers = ?headers,
+                    )
+                } else {
+                    tracing::span!(
+                        $level,
+                        "request",
+                        method = %req.method(),
+                        uri = %uri,
+                        version = ?req.version(),
+                    )
+                }
             };
         }
         match self.level {
@@ -265,5 +294,51 @@ mod tests {
             }
         );
         assert_eq!(s, r#"{"user-agent": "curl/8"}"#);
+    }
+
+    #[test]
+    fn headers_only_when_asked() {
+        use std::sync::{Arc, Mutex};
+        use tower_http::trace::MakeSpan;
+
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let run = |mut make: RedactedMakeSpan| {
+            let sink = Sink::default();
+            let w = sink.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_writer(move || w.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                let req = Request::get("/a")
+                    .header(header::USER_AGENT, "agent-x/1")
+                    .body(())
+                    .unwrap();
+                let _e = make.make_span(&req).entered();
+                tracing::info!("inside");
+            });
+            let v = sink.0.lock().unwrap().clone();
+            String::from_utf8(v).unwrap()
+        };
+        let r = Redactor::default();
+        let off = run(RedactedMakeSpan::new(r.clone()));
+        assert!(
+            off.contains(r#""uri":"/a""#) && !off.contains("agent-x"),
+            "{off}"
+        );
+        let on = run(RedactedMakeSpan::new(r.clone()).record_headers(true));
+        assert!(on.contains("agent-x/1"), "{on}");
+        let own = run(RedactedMakeSpan::new(r).safe_headers([header::HOST]));
+        assert!(own.contains("headers") && !own.contains("agent-x"), "{own}");
     }
 }

@@ -142,3 +142,65 @@ fn make_writer_behind_plain_formatter() {
     assert!(!text.contains("pw-in-dsn"), "{text}");
     assert!(text.contains("redis://:[REDACTED]@cache:6379"), "{text}");
 }
+
+/// Formatter and writer together: each line is scanned once (the writer
+/// passes on the formatter's own line), and the writer still scans
+/// anything else written through it, including a line that differs from
+/// the formatter's by one byte, or one from a differently configured
+/// redactor.
+#[test]
+fn formatter_and_writer_scan_once_and_still_catch_other_writes() {
+    use std::io::Write;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    let out = LogBuffer::new();
+    let sink = out.clone();
+    let redactor = Redactor::default();
+    let make = RedactingMakeWriter::new(redactor.clone(), move || sink.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .map_event_format(|e| RedactingFormat::new(redactor.clone(), e))
+        .with_writer(make.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(password = "pw-fmt-1234", "login token=tok-fmt-5678");
+        tracing::info!(dsn = "redis://:pw-in-dsn@cache:6379", "connecting");
+    });
+    let formatted = out.contents();
+    assert!(!formatted.contains("pw-fmt-1234"), "{formatted}");
+    assert!(!formatted.contains("tok-fmt-5678"), "{formatted}");
+    assert!(!formatted.contains("pw-in-dsn"), "{formatted}");
+    assert_eq!(formatted.lines().count(), 2);
+
+    // The last formatted line, written again: one-shot, so it is scanned
+    // (and unchanged, being redacted already).
+    let last = formatted.lines().last().unwrap().to_owned() + "\n";
+    make.make_writer().write_all(last.as_bytes()).unwrap();
+    // Direct writes on the same thread are scanned.
+    make.make_writer()
+        .write_all(b"direct password=pw-direct-9\n")
+        .unwrap();
+    // A writer with another redactor configuration scans even right after
+    // a formatted line.
+    let other = Redactor::builder().sensitive_field("pin").build().unwrap();
+    let sink2 = LogBuffer::new();
+    let make2 = RedactingMakeWriter::new(other, sink2.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .map_event_format(|e| RedactingFormat::new(Redactor::default(), e))
+        .with_writer(make2)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("pin=4321 checked");
+    });
+    let text = out.contents();
+    assert!(
+        text.ends_with(&format!("{last}direct password=[REDACTED]\n")),
+        "{text}"
+    );
+    assert!(
+        sink2.contents().contains("pin=[REDACTED]"),
+        "{}",
+        sink2.contents()
+    );
+}

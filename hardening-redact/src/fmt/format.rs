@@ -1,7 +1,7 @@
 //! [`RedactingFormat`]: an event formatter wrapper.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
@@ -20,6 +20,8 @@ const CALLSITE_SLOTS: usize = 64;
 
 thread_local! {
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The redactor config id whose redacted output `LINE` holds (0: none).
+    static EMITTED: Cell<u64> = const { Cell::new(0) };
     /// `(metadata address, redactor config id, has a sensitive field name)`:
     /// field names are fixed per callsite, so they are judged once.
     static CALLSITES: RefCell<[(usize, u64, bool); CALLSITE_SLOTS]> =
@@ -103,11 +105,12 @@ where
         LINE.with(|cell| {
             let mut guard = cell.try_borrow_mut();
             // Re-entrant use (a formatter that logs) gets its own buffer.
-            let line: &mut String = match guard {
-                Ok(ref mut l) => l,
-                Err(_) => &mut fresh,
+            let (line, reentrant): (&mut String, bool) = match guard {
+                Ok(ref mut l) => (l, false),
+                Err(_) => (&mut fresh, true),
             };
             line.clear();
+            EMITTED.set(0);
             self.inner.format_event(ctx, Writer::new(line), event)?;
             let mut values = SensitiveValues {
                 redactor: &self.redactor,
@@ -116,18 +119,72 @@ where
             if has_sensitive_field(&self.redactor, event) {
                 event.record(&mut values);
             }
-            if values.values.is_empty() {
-                return writer.write_str(&self.redactor.redact(line));
+            // One scan: the secrets the scanner finds and every occurrence
+            // of a sensitive field's value are replaced in one pass.
+            let redacted = redact_line(&self.redactor, line, &values.values);
+            if let Cow::Owned(out) = redacted {
+                // A copy, not a move: the buffer keeps its capacity.
+                line.clear();
+                line.push_str(&out);
             }
-            // Values first (while they are whole), then the scan.
-            let scrubbed = scrub_values(&self.redactor, Cow::Borrowed(line), &values.values);
-            let out = writer.write_str(&self.redactor.redact(&scrubbed));
+            let out = writer.write_str(line);
+            if !reentrant {
+                // `line` now holds exactly the redacted line: a
+                // `RedactingWriter` with this redactor that receives these
+                // bytes next need not scan them again.
+                EMITTED.set(self.redactor.config_id());
+            }
             if line.capacity() > 64 * 1024 {
                 *line = String::new(); // don't keep a huge buffer per thread
+                EMITTED.set(0);
             }
             out
         })
     }
+}
+
+/// Whether `bytes` is exactly the line that [`RedactingFormat`] with this
+/// `redactor`'s configuration produced last on this thread (and so is
+/// already redacted). One-shot: a second call for the same line says no.
+pub(super) fn take_already_redacted(redactor: &Redactor, bytes: &[u8]) -> bool {
+    let id = EMITTED.get();
+    if id == 0 || id != redactor.config_id() {
+        return false;
+    }
+    EMITTED.set(0);
+    LINE.try_with(|cell| cell.try_borrow().is_ok_and(|line| line.as_bytes() == bytes))
+        .unwrap_or(false)
+}
+
+/// `line` with the scanner's findings and every occurrence of `values`
+/// (raw, JSON-escaped and `Debug`-escaped) replaced, in one pass.
+fn redact_line<'a>(redactor: &Redactor, line: &'a str, values: &[String]) -> Cow<'a, str> {
+    if values.iter().all(|v| v.len() < MIN_SCRUB_LEN) {
+        return redactor.redact(line);
+    }
+    let mut extra = Vec::new();
+    for value in values {
+        if value.len() < MIN_SCRUB_LEN {
+            continue;
+        }
+        let needs_escape = value
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control() || c.escape_debug().len() > 1);
+        let forms = [
+            Some(Cow::Borrowed(value.as_str())),
+            needs_escape.then(|| Cow::Owned(json_escaped(value))),
+            needs_escape.then(|| {
+                let debug = format!("{value:?}");
+                Cow::Owned(debug[1..debug.len() - 1].to_owned())
+            }),
+        ];
+        for form in forms.iter().flatten() {
+            for at in memchr::memmem::find_iter(line.as_bytes(), form.as_bytes()) {
+                extra.push((at, at + form.len()));
+            }
+        }
+    }
+    redactor.redact_with(line, extra)
 }
 
 /// Collects the values of fields whose name is sensitive.
@@ -154,36 +211,6 @@ impl Visit for SensitiveValues<'_> {
             self.values.push(s);
         }
     }
-}
-
-/// Replaces every occurrence of each value: raw (text output), escaped as
-/// JSON prints it (`serde_json`: `"`, `\\` and control characters; `'` is
-/// left alone) and as `Debug` prints a string (also non-printable
-/// characters as `\\u{..}`).
-fn scrub_values<'a>(redactor: &Redactor, line: Cow<'a, str>, values: &[String]) -> Cow<'a, str> {
-    let mut line = line;
-    for value in values {
-        if value.len() < MIN_SCRUB_LEN {
-            continue;
-        }
-        let needs_escape = value
-            .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control() || c.escape_debug().len() > 1);
-        let forms = [
-            Some(Cow::Borrowed(value.as_str())),
-            needs_escape.then(|| Cow::Owned(json_escaped(value))),
-            needs_escape.then(|| {
-                let debug = format!("{value:?}");
-                Cow::Owned(debug[1..debug.len() - 1].to_owned())
-            }),
-        ];
-        for form in forms.iter().flatten() {
-            if line.contains(form.as_ref()) {
-                line = Cow::Owned(line.replace(form.as_ref(), &redactor.replacement_for(value)));
-            }
-        }
-    }
-    line
 }
 
 /// `value` escaped as a JSON string body, the way `serde_json` writes it.
@@ -228,7 +255,7 @@ mod tests {
             r#"{"message":"password=It's\"Secret1 end"}"#,
             r#"password="It's\"Secret1" end"#,
         ] {
-            let out = scrub_values(&r, Cow::Borrowed(line), std::slice::from_ref(&pw));
+            let out = redact_line(&r, line, std::slice::from_ref(&pw));
             assert!(!out.contains("Secret1"), "{line} -> {out}");
             assert!(out.contains("[REDACTED]") && out.contains(" end"), "{out}");
         }

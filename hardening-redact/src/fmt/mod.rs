@@ -12,7 +12,11 @@
 //!   (JSON output quotes every value, so `RedactingFormat` alone redacts
 //!   JSON fields by name exactly.)
 //! - [`RedactingMakeWriter`] scrubs whatever is written through it, line by
-//!   line: a last line of defence behind any formatter.
+//!   line: a last line of defence behind any formatter. Behind
+//!   `RedactingFormat` with the same [`Redactor`](crate::Redactor) (or a
+//!   clone) each line is still scanned only once: the writer passes on
+//!   unscanned exactly the bytes the formatter just produced on the same
+//!   thread, and scans everything else.
 //!
 //! # Example
 //!

@@ -15,6 +15,11 @@ use crate::Redactor;
 /// dropped. The `fmt` layer writes each event in one call, which takes a
 /// fast path without buffering.
 ///
+/// Behind [`RedactingFormat`](super::RedactingFormat) with the same
+/// redactor (a clone: same configuration), a line that is byte for byte
+/// the one the formatter just redacted on this thread is written without
+/// a second scan; any other write is scanned.
+///
 /// # Clone
 ///
 /// Clones share the redactor and clone the inner `MakeWriter`.
@@ -78,6 +83,11 @@ impl<W: io::Write> RedactingWriter<W> {
     }
 
     fn emit(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if super::format::take_already_redacted(&self.redactor, chunk) {
+            // Exactly the line `RedactingFormat` just produced with this
+            // redactor: scanning it again would change nothing.
+            return self.inner.write_all(chunk);
+        }
         match std::str::from_utf8(chunk) {
             Ok(text) => {
                 let redacted = self.redactor.redact(text);

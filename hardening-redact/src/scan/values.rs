@@ -26,11 +26,8 @@ fn is_key_byte(b: u8) -> bool {
 /// Where an unquoted value stops.
 #[inline]
 fn ends_unquoted(b: u8) -> bool {
-    b.is_ascii_whitespace()
-        || matches!(
-            b,
-            b'"' | b'\'' | b',' | b';' | b'&' | b'}' | b']' | b')' | b'<' | b'>' | b'|' | b'`'
-        )
+    static ENDS: [bool; 256] = super::byte_class(b" \t\n\x0c\r\"',;&}])<>|`");
+    ENDS[b as usize]
 }
 
 /// A backslash that starts a JSON / Rust escape meaning "quote" or
@@ -489,23 +486,8 @@ pub(super) fn url_userinfo(
     }
     let a = p + 3;
     let mut ae = a;
-    while ae < bytes.len()
-        && !matches!(
-            bytes[ae],
-            b'/' | b'?'
-                | b'#'
-                | b'"'
-                | b'\''
-                | b'<'
-                | b'>'
-                | b'\\'
-                | b'`'
-                | b' '
-                | b'\t'
-                | b'\n'
-                | b'\r'
-        )
-    {
+    static AUTHORITY_END: [bool; 256] = super::byte_class(b"/?#\"'<>\\` \t\n\r");
+    while ae < bytes.len() && !AUTHORITY_END[bytes[ae] as usize] {
         ae += 1;
     }
     crate::work::add(p - s + ae - a + 1);

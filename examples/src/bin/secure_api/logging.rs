@@ -2,9 +2,15 @@
 //!
 //! - Every event goes through [`RedactingFormat`] (fields with sensitive
 //!   names, message text, span fields) and then [`RedactingMakeWriter`]
-//!   (a last scrub of the finished line) on its way to stdout.
+//!   (a last scrub of anything else written) on its way to stdout. Each
+//!   line is scanned once: the writer passes on unscanned exactly the
+//!   line the formatter just redacted, and scans everything else.
+//! - Span fields are printed once per line, in `spans` (outermost first:
+//!   the `request_id` span, then the request span); the JSON formatter's
+//!   `span` copy of the innermost one is off.
 //! - Each request gets a span from [`RedactedMakeSpan`]: method, the URI
-//!   with sensitive query parameters masked, and allowlisted headers only.
+//!   with sensitive query parameters masked, and the version. Headers are
+//!   not recorded (they would repeat on every line of the request).
 //! - [`SensitiveHeadersLayer`] marks `Authorization`, `Cookie`,
 //!   `Set-Cookie`, `X-Api-Key`, ... sensitive, so any `Debug` of the
 //!   headers further in prints `Sensitive`.
@@ -24,6 +30,8 @@ pub(crate) fn init(_config: &Config) {
     let redactor = Redactor::default();
     tracing_subscriber::fmt()
         .json()
+        .with_current_span(false)
+        .with_span_list(true)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -37,7 +45,7 @@ pub(crate) fn init(_config: &Config) {
     }));
 }
 
-/// Adds request spans (redacted URI, safe headers) and marks credential
+/// Adds request spans (redacted URI, no headers) and marks credential
 /// headers sensitive. Outermost first: sensitive headers, then tracing.
 pub(crate) fn apply(router: Router) -> Router {
     let trace = TraceLayer::new_for_http()
