@@ -35,6 +35,7 @@ const ISOLATED_ENV: &[&str] = &[
     "IDLE_TIMEOUT_MS",
     "MAX_CONNECTIONS",
     "CORS_ORIGINS",
+    "SECURE_API_CONFIG",
 ];
 
 /// A running `secure_api` process.

@@ -8,10 +8,15 @@
 //! | problem details | error responses without a body or with a framework's plain-text one (404, 405, 413, 415, timeouts, ...) become `application/problem+json` (4xx text kept as a bounded `detail`, 5xx text dropped); problem bodies of inner layers (429, 503) get `request_id` | on |
 //! | `CatchPanicLayer` | a panicking handler answers a problem+json `500` with no panic text; the panic is logged through the redacting formatter | on |
 //! | `CompressionLayer` | gzip, br, zstd for bodies ≥ 1 KiB, except already-compressed types and responses that carry a secret (see below) | on |
-//! | `CorsLayer` | `CORS_ORIGINS`, comma-separated exact origins | none: no CORS headers |
+//! | `CorsLayer` | `server.cors_origins` (`CORS_ORIGINS`), exact origins | none: no CORS headers |
 //! | `RequestBodyLimitLayer` | 10 MiB; 16 KiB on `/auth` | |
 //! | `RequestBodyDeadlineLayer` | a whole body within 30 s, however it trickles | |
 //! | `TimeoutLayer` | 10 s per request (`503`), 30 s on `/llm` (`504`) | |
+//!
+//! The sizes and times are keys of `[requests]` in the config file
+//! (`config.rs`: `body_limit_bytes`, `auth_body_limit_bytes`,
+//! `body_deadline_ms`, `timeout_ms`, `llm_timeout_ms`); the defaults are
+//! shown.
 //!
 //! # Compression and BREACH
 //!
@@ -46,16 +51,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 use tracing::Instrument as _;
 
-/// Request body limit of every route but `/auth`.
-pub(crate) const BODY_LIMIT: usize = 10 * 1024 * 1024;
-/// Request body limit of `/auth`.
-pub(crate) const AUTH_BODY_LIMIT: usize = 16 * 1024;
-/// How long a whole request body may take to arrive.
-pub(crate) const BODY_DEADLINE: Duration = Duration::from_secs(30);
-/// Per-request time limit of the JSON routes.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per-request time limit of `/llm`, which waits for an upstream.
-pub(crate) const LLM_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::config::RequestLimits;
+
 /// Smallest body that is compressed.
 pub(crate) const COMPRESS_MIN_BYTES: u64 = 1024;
 /// Largest problem body read back to add the request id.
@@ -94,35 +91,40 @@ impl Predicate for NoSecrets {
 }
 
 /// The routes' own limits: body size on `/auth`, per-route timeouts.
-pub(crate) fn per_route<S>(auth: Router<S>, api: Router<S>, llm: Router<S>) -> Router<S>
+pub(crate) fn per_route<S>(
+    auth: Router<S>,
+    api: Router<S>,
+    llm: Router<S>,
+    limits: &RequestLimits,
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let auth = auth
-        .layer(RequestBodyLimitLayer::new(AUTH_BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(limits.auth_body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
+            limits.timeout,
         ));
     let api = api.layer(TimeoutLayer::with_status_code(
         StatusCode::SERVICE_UNAVAILABLE,
-        REQUEST_TIMEOUT,
+        limits.timeout,
     ));
     let llm = llm.layer(TimeoutLayer::with_status_code(
         StatusCode::GATEWAY_TIMEOUT,
-        LLM_TIMEOUT,
+        limits.llm_timeout,
     ));
     auth.merge(api).merge(llm)
 }
 
 /// Body limits of every route (inside the probes, so they cover all
 /// application routes).
-pub(crate) fn body_limits(router: Router) -> Router {
+pub(crate) fn body_limits(router: Router, limits: &RequestLimits) -> Router {
     router
         // axum's extractors have a 2 MB limit of their own; ours is the one.
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(RequestBodyDeadlineLayer::new(BODY_DEADLINE))
+        .layer(DefaultBodyLimit::max(limits.body_limit))
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(RequestBodyDeadlineLayer::new(limits.body_deadline))
 }
 
 /// CORS for `origins` (none: no layer, so no CORS headers at all).

@@ -1,4 +1,5 @@
-//! Per-client rate limits on `/auth`, `/api` and `/llm`.
+//! Per-client rate limits on `/auth`, `/api` and `/llm` (quotas from
+//! `[rate_limits]` in the config file; the defaults below).
 //!
 //! - `auth`: 5 logins per minute per client IP. The client IP is the TCP peer,
 //!   or — only when the peer is one of `TRUSTED_PROXIES` — the address the
@@ -27,7 +28,7 @@ use hardening_ratelimit::{
 };
 use tower::util::MapRequestLayer;
 
-use crate::cli::Config;
+use crate::config::Config;
 use crate::token::TokenKey;
 
 /// Adds the rate limits, and the demo authentication they key `/api` and
@@ -39,7 +40,11 @@ pub(crate) async fn apply(
     metrics: &LayerMetrics,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     let client_ip = ClientIp::trusting(config.trusted_proxies.clone());
-    let [auth, api, llm] = Policy::defaults();
+    // The seed defaults' names and paths, with the configured quotas.
+    let q = &config.quotas;
+    let auth = Policy::new("auth", q.auth).path_prefix("/auth");
+    let api = Policy::new("api", q.api).path_prefix("/api");
+    let llm = Policy::new("llm", q.llm).path_prefix("/llm");
     let builder = RateLimitLayer::builder()
         .observer(metrics.ratelimit())
         .policies([

@@ -1,7 +1,7 @@
 //! `secure_api`: the router users copy. Every hardening layer, composed.
 //!
 //! ```text
-//! cargo run -p hardening-examples --bin secure_api [-- --addr 127.0.0.1:3000] [--upstream URL]
+//! cargo run -p hardening-examples --bin secure_api [-- --config examples/secure_api.toml] [--addr 127.0.0.1:3000] [--set KEY=VALUE]
 //! ```
 //!
 //! Layers, outermost first (a request passes them top to bottom):
@@ -15,11 +15,18 @@
 //! 3. `probes`   - `/livez`, `/readyz`, `/health`, answered before rate limiting
 //!    so probes are never throttled; a bounded graceful shutdown.
 //! 4. `limits`   - per-client rate limits on `/auth`, `/api`, `/llm`.
-//! 5. the routes; `/llm/complete` calls its upstream through retry + breaker.
+//! 5. `loadshed` - a concurrency limit that refuses `/llm` first and keeps
+//!    room for `/auth` (`hardening-loadshed`).
+//! 6. the routes; `/llm/complete` calls its upstream through retry + breaker.
+//!
+//! Configuration: `config.rs` (the `--config` TOML file, checked) and
+//! `cli.rs` (environment variables and flags over it).
 
 mod baseline;
 mod cli;
+mod config;
 mod limits;
+mod loadshed;
 mod logging;
 mod metrics;
 mod probes;
@@ -39,7 +46,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::Config;
+use crate::config::Config;
 use crate::token::TokenKey;
 use crate::upstream::Upstream;
 
@@ -80,13 +87,17 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         Some(secret) => TokenKey::new(secret.as_bytes())?,
         None => TokenKey::random(),
     };
-    let app = routes(AppState {
-        upstream,
-        tokens: tokens.clone(),
-    });
+    let app = routes(
+        AppState {
+            upstream,
+            tokens: tokens.clone(),
+        },
+        &config,
+    );
+    let app = loadshed::apply(app, &config.load_shedding)?;
     let app = limits::apply(app, &config, &tokens, metrics.layers()).await?;
     let app = metrics.apply(app);
-    let app = baseline::body_limits(app);
+    let app = baseline::body_limits(app, &config.requests);
     let app = probes.apply(app);
     let app = baseline::cors(app, &config.cors_origins);
     let app = baseline::catch_panic(app);
@@ -96,7 +107,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = logging::apply(app);
     let app = baseline::request_ids(app, config.trusted_proxies.clone());
 
-    metrics.serve().await?;
+    metrics.serve(config.metrics_addr).await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     let phases = probes.shutdown_phases();
@@ -122,13 +133,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn routes(state: AppState) -> Router {
+fn routes(state: AppState, config: &Config) -> Router {
     let auth = Router::new().route("/auth/login", post(login));
     let api = Router::new().route("/api/items", get(items));
     let llm = Router::new().route("/llm/complete", post(complete));
     Router::new()
         .route("/", get(security::index))
-        .merge(baseline::per_route(auth, api, llm))
+        .merge(baseline::per_route(auth, api, llm, &config.requests))
         .with_state(state)
 }
 

@@ -52,16 +52,13 @@ impl Metrics {
         router.layer(self.http.clone())
     }
 
-    /// Binds `METRICS_ADDR` and serves `/metrics` there in the background.
-    pub(crate) async fn serve(self) -> Result<(), Box<dyn Error>> {
-        let addr = std::env::var("METRICS_ADDR").unwrap_or_else(|_| DEFAULT_METRICS_ADDR.into());
-        if addr.eq_ignore_ascii_case("off") {
-            tracing::info!("metrics listener disabled (METRICS_ADDR=off)");
+    /// Binds `addr` (`server.metrics_addr`, `METRICS_ADDR`) and serves
+    /// `/metrics` there in the background; `None` (`off`): no listener.
+    pub(crate) async fn serve(self, addr: Option<SocketAddr>) -> Result<(), Box<dyn Error>> {
+        let Some(addr) = addr else {
+            tracing::info!("metrics listener disabled (server.metrics_addr = off)");
             return Ok(());
-        }
-        let addr: SocketAddr = addr
-            .parse()
-            .map_err(|err| format!("invalid METRICS_ADDR `{addr}`: {err}"))?;
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let admin =

@@ -20,8 +20,10 @@
 //! drain or after it, exits at once. Drain plus deadline stay under
 //! Kubernetes' default 30 s grace period.
 //!
-//! Settings (environment): `DRAIN_DELAY_MS`, `SHUTDOWN_DEADLINE_MS`,
-//! `HEALTH_CACHE_TTL_MS` (how long a check result is reused, default 1000).
+//! Settings: `[health]` in the config file — `drain_delay_ms`,
+//! `shutdown_deadline_ms`, `cache_ttl_ms` (how long a check result is
+//! reused, default 1000); or `DRAIN_DELAY_MS`, `SHUTDOWN_DEADLINE_MS`,
+//! `HEALTH_CACHE_TTL_MS`.
 
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ use hardening_health::checks::{BreakerCheck, RedisPing, TcpCheck};
 use hardening_health::{Check, Criticality, Details, Health, ShutdownPhases};
 use hardening_metrics::layers::LayerMetrics;
 
-use crate::cli::Config;
+use crate::config::Config;
 use crate::upstream::Upstream;
 
 /// The probes and the shutdown signal.
@@ -39,18 +41,15 @@ pub(crate) struct Probes {
     shutdown_deadline: Duration,
 }
 
-/// Default of `SHUTDOWN_DEADLINE_MS`.
-const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
-
 impl Probes {
     pub(crate) async fn new(
         config: &Config,
         upstream: &Upstream,
         metrics: &LayerMetrics,
     ) -> Result<Self, Box<dyn std::error::Error>> {
-        let drain_delay = env_millis("DRAIN_DELAY_MS", Health::DEFAULT_DRAIN_DELAY)?;
-        let cache_ttl = env_millis("HEALTH_CACHE_TTL_MS", Check::DEFAULT_TTL)?;
-        let shutdown_deadline = env_millis("SHUTDOWN_DEADLINE_MS", DEFAULT_SHUTDOWN_DEADLINE)?;
+        let drain_delay = config.health.drain_delay;
+        let cache_ttl = config.health.cache_ttl;
+        let shutdown_deadline = config.health.shutdown_deadline;
 
         // A reverse proxy on this host relays requests from loopback: when
         // proxies are configured, look through them for the real client.
@@ -113,20 +112,5 @@ impl Probes {
     pub(crate) fn shutdown_phases(&self) -> ShutdownPhases {
         self.health
             .shutdown_on_signal_with_deadline(self.shutdown_deadline)
-    }
-}
-
-/// A whole number of milliseconds from the environment, or `default`.
-fn env_millis(
-    name: &'static str,
-    default: Duration,
-) -> Result<Duration, Box<dyn std::error::Error>> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("invalid {name} `{value}`: expected whole milliseconds").into()),
     }
 }

@@ -40,7 +40,7 @@ use hardening_headers::{
 use hardening_metrics::layers::LayerMetrics;
 use hardening_ratelimit::{ClientIp, Policy, Quota, RateLimitLayer};
 
-use crate::cli::Config;
+use crate::config::Config;
 
 /// Routes that answer JSON and get the API header set.
 const API_PREFIXES: &[&str] = &["/api", "/llm", "/auth", "/livez", "/readyz", "/health"];
@@ -83,7 +83,7 @@ pub(crate) fn apply(
         headers = headers.for_path_prefix(prefix, api.clone())?;
     }
 
-    let public_hosts = public_hosts()?;
+    let public_hosts = config.public_hosts.clone();
     tracing::info!(
         public_hosts = ?public_hosts,
         "https redirect for PUBLIC_HOSTS; loopback is served over http"
@@ -187,20 +187,6 @@ async fn csp_test_page(nonce: CspNonce) -> impl IntoResponse {
 /// rendered as a document.
 fn api_policy() -> ContentSecurityPolicy {
     ContentSecurityPolicy::api().require_trusted_types_for_script()
-}
-
-/// `PUBLIC_HOSTS`: the host names the service is reached by.
-fn public_hosts() -> Result<Vec<String>, Box<dyn Error>> {
-    let raw = match std::env::var("PUBLIC_HOSTS") {
-        Ok(raw) => raw,
-        Err(std::env::VarError::NotPresent) => return Ok(Vec::new()),
-        Err(err) => return Err(format!("PUBLIC_HOSTS: {err}").into()),
-    };
-    Ok(raw
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|host| !host.is_empty())
-        .map(str::to_owned)
-        .collect())
 }
 
 /// `GET /`: an HTML page whose inline style and script run because they carry

@@ -10,7 +10,9 @@
 //! a failing upstream.
 //!
 //! Inside the breaker, a `hardening_circuit` retry layer makes up to 3
-//! attempts per call (jittered backoff, 15 s deadline, shared budget). Every
+//! attempts per call (full-jitter backoff with ceilings 1 s, 2 s, 4 s; 15 s
+//! deadline; shared budget). The breaker opens after 5 failures within
+//! 60 s. Both are `[circuit]` and `[retry]` in the config file. Every
 //! call carries a fresh `Idempotency-Key`, which is what makes this POST
 //! retryable: an upstream that deduplicates on the key runs it once.
 
@@ -36,22 +38,13 @@ use serde_json::json;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::cli::Config;
+use crate::config::Config;
 
 /// The client stack: breaker (outermost) → retry → timeout → hyper's client.
 type UpstreamService = BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>;
 
 /// The largest upstream answer passed on.
 const MAX_UPSTREAM_BODY: usize = 1 << 20;
-
-/// The longest one upstream call may take before it counts as failed.
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Attempts per completion, the first call included.
-const UPSTREAM_ATTEMPTS: u32 = 3;
-
-/// The longest a completion may take over all its attempts and waits.
-const UPSTREAM_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A handle to the upstream.
 #[derive(Clone)]
@@ -73,13 +66,13 @@ impl Upstream {
         config: &Config,
         metrics: &LayerMetrics,
     ) -> Result<Self, Box<dyn std::error::Error>> {
-        let endpoint: Uri = match &config.upstream {
+        let (upstream, circuit, retry) = (&config.upstream, &config.circuit, &config.retry);
+        let endpoint: Uri = match &upstream.url {
             Some(url) => url
                 .parse()
                 .map_err(|e| format!("invalid upstream URL `{url}`: {e}"))?,
             None => {
-                let addr =
-                    simulate(config.upstream_failure_rate, config.upstream_latency_ms).await?;
+                let addr = simulate(upstream.failure_rate, upstream.latency).await?;
                 format!("http://{addr}/v1/complete").parse()?
             }
         };
@@ -99,27 +92,24 @@ impl Upstream {
 
         let layer = CircuitBreakerLayer::builder()
             .name("llm_upstream")
-            .failure_rate_threshold(0.5)
-            .sliding_window(SlidingWindow::time(Duration::from_secs(10), 10))
-            .minimum_calls(5)
-            .consecutive_failures(10)
+            .failure_rate_threshold(circuit.failure_rate)
+            .sliding_window(SlidingWindow::time(circuit.window, 10))
+            .minimum_calls(circuit.failures)
+            .consecutive_failures(circuit.failures)
             .slow_call_duration(Duration::from_secs(2))
             .slow_call_rate_threshold(0.8)
-            .open_duration(Duration::from_secs(5))
-            .max_open_duration(Duration::from_secs(60))
-            .half_open_probes(2)
+            .open_duration(circuit.open)
+            .max_open_duration(circuit.max_open)
+            .half_open_probes(circuit.half_open_probes)
             .half_open_timeout(Duration::from_secs(15))
             .observer(metrics.circuit())
             .build()?;
         let breaker = layer.breaker().clone();
 
         let retry = RetryLayer::builder()
-            .max_attempts(UPSTREAM_ATTEMPTS)
-            .backoff(Backoff::exponential(
-                Duration::from_millis(50),
-                Duration::from_secs(1),
-            ))
-            .deadline(UPSTREAM_DEADLINE)
+            .max_attempts(retry.attempts)
+            .backoff(Backoff::exponential(retry.backoff_base, retry.backoff_max))
+            .deadline(retry.deadline)
             // This upstream reports transient failures as 500 too; the
             // Idempotency-Key on every call makes retrying them safe.
             .classify(DefaultClassifier::with_statuses([
@@ -143,7 +133,7 @@ impl Upstream {
             // failure (not three), and an open breaker stops retries too.
             .layer(retry)
             // The timeout is innermost, so it bounds each attempt.
-            .timeout(UPSTREAM_TIMEOUT)
+            .timeout(upstream.attempt_timeout)
             .service(client);
 
         Ok(Upstream {
@@ -236,10 +226,10 @@ fn bad_gateway(body: serde_json::Value) -> axum::response::Response {
 }
 
 /// Starts the simulated upstream on `127.0.0.1:0`; returns its address.
-async fn simulate(failure_rate: f64, latency_ms: u64) -> std::io::Result<SocketAddr> {
+async fn simulate(failure_rate: f64, latency: Duration) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let latency = Duration::from_millis(latency_ms);
+    let latency_ms = latency.as_millis() as u64;
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
