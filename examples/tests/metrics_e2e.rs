@@ -396,6 +396,18 @@ async fn one_value(prometheus: &Prometheus, promql: &str) -> String {
     samples[0].1.clone()
 }
 
+/// Waits until `promql` has exactly one sample equal to `expected`: the
+/// series exist (at 0) from start-up, so the first scrape after the
+/// traffic is what to wait for.
+async fn value_becomes(prometheus: &Prometheus, promql: &str, expected: &str) {
+    let what = format!("{promql} == {expected}");
+    eventually(&what, prometheus, || async {
+        let s = prometheus.query(promql).await;
+        (s.len() == 1 && s[0].1 == expected).then_some(())
+    })
+    .await;
+}
+
 /// A 429, an open breaker and a failing check, seen through the layers'
 /// observers by a real Prometheus.
 #[tokio::test]
@@ -436,46 +448,26 @@ async fn the_layers_report_their_own_metrics_to_prometheus() {
     assert!(health.status().is_success() || health.status() == 503);
     let _ = api.get("/readyz").await;
 
-    assert_eq!(
-        one_value(
-            &prometheus,
-            r#"hardening_ratelimit_decisions_total{job="secure_api",policy="auth",outcome="rejected"}"#
-        )
-        .await,
-        "1"
-    );
-    assert_eq!(
-        one_value(
-            &prometheus,
-            r#"hardening_ratelimit_decisions_total{job="secure_api",policy="auth",outcome="admitted"}"#
-        )
-        .await,
-        "5"
-    );
-    assert_eq!(
-        one_value(
-            &prometheus,
-            r#"hardening_circuit_breaker_state{job="secure_api",breaker="llm_upstream",state="open"}"#
-        )
-        .await,
-        "1"
-    );
-    assert_eq!(
-        one_value(
-            &prometheus,
-            r#"hardening_circuit_transitions_total{job="secure_api",breaker="llm_upstream",from="closed",to="open"}"#
-        )
-        .await,
-        "1"
-    );
-    assert_eq!(
-        one_value(
-            &prometheus,
-            r#"hardening_circuit_calls_total{job="secure_api",breaker="llm_upstream",outcome="rejected"} > 0"#
-        )
-        .await,
-        "1"
-    );
+    value_becomes(
+        &prometheus,
+        r#"hardening_ratelimit_decisions_total{job="secure_api",policy="auth",outcome="rejected"}"#,
+        "1",
+    )
+    .await;
+    value_becomes(
+        &prometheus,
+        r#"hardening_ratelimit_decisions_total{job="secure_api",policy="auth",outcome="admitted"}"#,
+        "5",
+    )
+    .await;
+    value_becomes(
+        &prometheus,
+        r#"hardening_circuit_breaker_state{job="secure_api",breaker="llm_upstream",state="open"}"#,
+        "1",
+    )
+    .await;
+    value_becomes(&prometheus, r#"hardening_circuit_transitions_total{job="secure_api",breaker="llm_upstream",from="closed",to="open"}"#, "1").await;
+    value_becomes(&prometheus, r#"hardening_circuit_calls_total{job="secure_api",breaker="llm_upstream",outcome="rejected"} > 0"#, "1").await;
     let failures: u64 = one_value(
         &prometheus,
         r#"hardening_circuit_calls_total{job="secure_api",breaker="llm_upstream",outcome="failure"}"#,
@@ -492,14 +484,7 @@ async fn the_layers_report_their_own_metrics_to_prometheus() {
     .parse()
     .unwrap();
     assert!(retried >= 6, "{retried}");
-    assert_eq!(
-        one_value(
-            &prometheus,
-            r#"hardening_health_check_status{job="secure_api",check="upstream:circuitState",status="fail"} == 1"#
-        )
-        .await,
-        "1"
-    );
+    value_becomes(&prometheus, r#"hardening_health_check_status{job="secure_api",check="upstream:circuitState",status="fail"} == 1"#, "1").await;
     let runs: u64 = one_value(
         &prometheus,
         r#"hardening_health_check_duration_seconds_count{job="secure_api",check="upstream:circuitState"}"#,
