@@ -658,3 +658,47 @@ async fn ping_reports_a_healthy_redis() {
     let store = RedisStore::new(url).unwrap();
     store.ping().await.unwrap();
 }
+
+/// `maxmemory-policy allkeys-lru` can evict live limiter state: the store
+/// says so once, after Redis first decided; `volatile-ttl` is quiet.
+#[tokio::test(flavor = "current_thread")]
+async fn an_allkeys_eviction_policy_is_warned_about() {
+    let Some(server) = RedisServer::start("an_allkeys_eviction_policy_is_warned_about") else {
+        return;
+    };
+    let logs = hardening_testkit::LogBuffer::new();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    let p = Policy::new("api", Quota::per_hour(nz(5)));
+    let k = Key::user("u");
+    let c = [PolicyCheck::new(&p, &k)];
+    for (policy, warned) in [("volatile-ttl", false), ("allkeys-lru", true)] {
+        let set = format!("CONFIG SET maxmemory-policy {policy}");
+        assert_eq!(server.command(&set).as_deref(), Some("+OK"));
+        let store = builder(&server.url(), &format!("evict-{policy}:"))
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            assert!(decide(&store, &c, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_allowed());
+        }
+        // The check runs in a task of its own; give it its round trip.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while warned && !logs.contents().contains("allkeys-lru") && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // (A late warning for volatile-ttl would still be caught by the
+        // count below, taken after the allkeys-lru round has waited.)
+        let text = logs.contents();
+        assert_eq!(text.contains(policy), warned, "{policy}: {text}");
+    }
+    let text = logs.contents();
+    assert_eq!(text.matches("may evict").count(), 1, "{text}");
+    assert!(text.contains("WARN"), "{text}");
+}

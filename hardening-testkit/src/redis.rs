@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +33,34 @@ pub fn url(test: &str) -> Option<String> {
     }
 }
 
+/// The shared TLS Redis of this run: `REDIS_TLS_URL` (`rediss://…`) and
+/// the CA file that signed its certificate, `REDIS_TLS_CA`; `None` (after
+/// saying so) when they are unset outside CI.
+///
+/// # Panics
+///
+/// When either is unset and `CI` is set.
+pub fn tls_url(test: &str) -> Option<(String, PathBuf)> {
+    let url = std::env::var("REDIS_TLS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let ca = std::env::var_os("REDIS_TLS_CA").filter(|v| !v.is_empty());
+    match (url, ca) {
+        (Some(url), Some(ca)) => Some((url, PathBuf::from(ca))),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{test}: REDIS_TLS_URL or REDIS_TLS_CA is not set, but CI is: the TLS Redis tests \
+             must run in CI"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: REDIS_TLS_URL and REDIS_TLS_CA are not set (start a TLS \
+                 redis-server and export them, as .ci/run does, to run the TLS tests)"
+            );
+            None
+        }
+    }
+}
+
 /// A key prefix no other test, process or run uses.
 pub fn unique_prefix(test: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -52,6 +81,95 @@ pub fn unique_prefix(test: &str) -> String {
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    tls: Option<Tls>,
+}
+
+/// The TLS side of a [`RedisServer::start_tls`] server.
+#[derive(Debug)]
+struct Tls {
+    port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Writes a self-signed CA (`ca.crt`) and a server certificate for
+/// `127.0.0.1` and `localhost` signed by it (`server.crt`, `server.key`)
+/// into `dir`, with the `openssl` command.
+///
+/// # Errors
+///
+/// When `openssl` cannot run or fails.
+pub fn write_test_certificates(dir: &Path) -> std::io::Result<()> {
+    let run = |args: &[&str]| -> std::io::Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "openssl {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hardening test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ])
 }
 
 impl RedisServer {
@@ -62,11 +180,44 @@ impl RedisServer {
     ///
     /// When `redis-server` cannot run and `CI` is set.
     pub fn start(test: &str) -> Option<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = RedisServer { port, child: None };
+        Self::start_with(test, None)
+    }
+
+    /// Starts one that also speaks TLS on a second port, with a CA and a
+    /// server certificate generated for it (by the `openssl` command) in a
+    /// temporary directory removed on drop. The plain port stays open for
+    /// [`command`](Self::command). `None` (after saying so) when
+    /// `redis-server` or `openssl` cannot run outside CI.
+    ///
+    /// # Panics
+    ///
+    /// When either cannot run and `CI` is set.
+    pub fn start_tls(test: &str) -> Option<Self> {
+        let dir = std::env::temp_dir().join(unique_prefix("tls").replace(':', "-"));
+        let prepared = std::fs::create_dir_all(&dir).and_then(|()| write_test_certificates(&dir));
+        let tls = Tls {
+            port: free_port(),
+            dir,
+        };
+        match prepared {
+            Ok(()) => Self::start_with(test, Some(tls)),
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&tls.dir);
+                if std::env::var_os("CI").is_none() {
+                    eprintln!("SKIPPED {test}: cannot generate TLS certificates ({err})");
+                    return None;
+                }
+                panic!("{test}: cannot generate TLS certificates in CI: {err}")
+            }
+        }
+    }
+
+    fn start_with(test: &str, tls: Option<Tls>) -> Option<Self> {
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            tls,
+        };
         match server.spawn() {
             Ok(()) => Some(server),
             Err(err) if std::env::var_os("CI").is_none() => {
@@ -82,15 +233,50 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// `rediss://127.0.0.1:PORT/` of a [`start_tls`](Self::start_tls) server.
+    ///
+    /// # Panics
+    ///
+    /// When the server was started without TLS.
+    pub fn tls_url(&self) -> String {
+        let tls = self.tls.as_ref().expect("a server started with start_tls");
+        format!("rediss://127.0.0.1:{}/", tls.port)
+    }
+
+    /// The CA file that signed a [`start_tls`](Self::start_tls) server's
+    /// certificate.
+    ///
+    /// # Panics
+    ///
+    /// When the server was started without TLS.
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls
+            .as_ref()
+            .expect("a server started with start_tls")
+            .dir
+            .join("ca.crt")
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", "", "--appendonly", "no"]);
+        if let Some(tls) = &self.tls {
+            let file = |name: &str| tls.dir.join(name).display().to_string();
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .args(["--tls-cert-file", &file("server.crt")])
+                .args(["--tls-key-file", &file("server.key")])
+                .args(["--tls-ca-cert-file", &file("ca.crt")])
+                .args(["--tls-auth-clients", "no"]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -144,6 +330,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(tls) = &self.tls {
+            let _ = std::fs::remove_dir_all(&tls.dir);
+        }
     }
 }
 

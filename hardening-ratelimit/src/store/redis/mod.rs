@@ -1,75 +1,37 @@
 //! The shared store: GCRA state in Redis, so every replica of a service
 //! enforces one limit (cargo feature `redis`). See [`RedisStore`].
 
+mod builder;
+mod connection;
 mod health;
+mod script;
 mod short_circuit;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 use hardening_core::clock::duration_to_nanos;
-use hardening_core::{Clock, MonotonicClock};
 
-use self::health::{Health, Route};
-use self::short_circuit::{Limited, LimitedKeys};
-use super::memory::{InMemoryStore, DEFAULT_MAX_KEYS};
-use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
-use crate::gcra::Gcra;
+use self::connection::Inner;
+use self::health::Route;
+use self::script::{decision_command, KeyList};
+use self::short_circuit::LimitedKeys;
+use super::memory::InMemoryStore;
+use super::{Decision, MaybeReady, PolicyCheck, RateLimitStore, StoreError};
 use crate::key::Key;
 use crate::policy::Policy;
 use crate::ConfigError;
 
-/// The Lua script deciding one request (see `gcra.lua`).
-const SCRIPT: &str = include_str!("gcra.lua");
-
-/// Periods and windows are passed to Lua as doubles and come back as 64-bit
-/// integers; clamping them here keeps absurd quotas (centuries) in range.
-const MAX_LUA_NANOS: u64 = 1 << 62;
-
-/// The default [`RedisStoreBuilder::key_prefix`].
-pub const DEFAULT_KEY_PREFIX: &str = "ratelimit:";
-/// The default [`RedisStoreBuilder::timeout`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
-/// The default [`RedisStoreBuilder::retry_interval`].
-pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_millis(250);
-/// The default [`RedisStoreBuilder::warn_interval`].
-pub const DEFAULT_WARN_INTERVAL: Duration = Duration::from_secs(10);
-/// The default [`RedisStoreBuilder::short_circuit_capacity`].
-pub const DEFAULT_SHORT_CIRCUIT_CAPACITY: usize = 10_000;
-
-/// What a [`RedisStore`] does when Redis is down, too slow, or answers an
-/// error.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FailurePolicy {
-    /// Admit every request (availability over protection). Outcomes describe
-    /// a client with no history: `remaining` is the burst minus one.
-    FailOpen,
-    /// Decide nothing: the store returns a [`StoreError`] and the layer
-    /// answers `503 Service Unavailable` with `Retry-After`.
-    FailClosed,
-    /// Decide with an in-process [`InMemoryStore`] (the default): each
-    /// replica enforces the quota on its own, so a fleet of `n` replicas
-    /// admits up to `n` times the quota while Redis is away.
-    #[default]
-    Local,
-}
-
-impl FailurePolicy {
-    fn name(self) -> &'static str {
-        match self {
-            FailurePolicy::FailOpen => "fail-open",
-            FailurePolicy::FailClosed => "fail-closed",
-            FailurePolicy::Local => "local",
-        }
-    }
-}
+pub use self::builder::{
+    RedisStoreBuilder, DEFAULT_KEY_PREFIX, DEFAULT_RETRY_INTERVAL, DEFAULT_SHORT_CIRCUIT_CAPACITY,
+    DEFAULT_TIMEOUT, DEFAULT_WARN_INTERVAL,
+};
+pub use self::connection::FailurePolicy;
 
 /// Counters of a [`RedisStore`], for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,6 +84,28 @@ pub struct RedisStoreStats {
 /// Decisions are exact to the nanosecond for quota windows (burst × period)
 /// up to 2<sup>53</sup> ns, about 104 days (Lua numbers are doubles);
 /// longer windows are computed to double precision.
+///
+/// # TLS and credentials
+///
+/// With the cargo feature `redis-tls`, `rediss://host:port/` URLs connect
+/// over TLS (rustls), trusting the platform's roots or the certificates of
+/// [`RedisStoreBuilder::ca_file`]. ACL users go in the URL
+/// (`rediss://user:password@host/`). The password never appears in an
+/// error or a log line of this store: [`ConfigError`]s show the URL with
+/// [`mask_password`](hardening_core::url::mask_password), and a
+/// [`StoreError`] whose Redis error would quote it gets it masked.
+///
+/// # Eviction
+///
+/// Every key the store writes has a TTL, so `maxmemory-policy`
+/// `noeviction`, `volatile-lru` and `volatile-ttl` keep limiter state
+/// until it has recovered (`volatile-ttl` evicts the most nearly
+/// recovered first, the least harmful). `allkeys-lru`/`allkeys-lfu`/
+/// `allkeys-random` may evict a limited client's state, handing it its
+/// whole burst back early. When the store first connects it asks
+/// `CONFIG GET maxmemory-policy` (ignoring a refusal, e.g. by an ACL or a
+/// managed Redis) and logs a warning (target `hardening_ratelimit`) for an
+/// `allkeys-*` policy.
 ///
 /// # When Redis fails
 ///
@@ -204,23 +188,6 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    client: Client,
-    connection_config: ConnectionManagerConfig,
-    connection: OnceLock<ConnectionManager>,
-    script_sha: String,
-    key_prefix: String,
-    timeout: Duration,
-    failure_policy: FailurePolicy,
-    local: Option<InMemoryStore>,
-    limited: Option<LimitedKeys>,
-    health: Health,
-    round_trips: AtomicU64,
-    failures: AtomicU64,
-    fallbacks: AtomicU64,
-    short_circuited: AtomicU64,
-}
-
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
@@ -234,39 +201,12 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// Builds a [`RedisStore`]; see [`RedisStore::builder`].
-#[derive(Debug)]
-#[must_use]
-pub struct RedisStoreBuilder {
-    url: String,
-    key_prefix: String,
-    timeout: Duration,
-    connect_timeout: Duration,
-    failure_policy: FailurePolicy,
-    retry_interval: Duration,
-    warn_interval: Duration,
-    short_circuit: Option<usize>,
-    local_max_keys: usize,
-    clock: Option<Arc<dyn Clock>>,
-}
-
 impl RedisStore {
     /// A builder for a store on the Redis at `url`: `redis://host:port/db`,
     /// `redis://:password@host/`, `redis://user:password@host/` or
     /// `redis+unix:///path/to/socket`.
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
-        RedisStoreBuilder {
-            url: url.into(),
-            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: Duration::from_secs(1),
-            failure_policy: FailurePolicy::default(),
-            retry_interval: DEFAULT_RETRY_INTERVAL,
-            warn_interval: DEFAULT_WARN_INTERVAL,
-            short_circuit: Some(DEFAULT_SHORT_CIRCUIT_CAPACITY),
-            local_max_keys: DEFAULT_MAX_KEYS,
-            clock: None,
-        }
+        RedisStoreBuilder::new(url.into())
     }
 
     /// A store on the Redis at `url` with every default.
@@ -331,319 +271,13 @@ impl RedisStore {
         };
         match tokio::time::timeout(inner.timeout, ping).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(StoreError::new("Redis PING failed").with_source(err)),
+            Ok(Err(err)) => Err(inner.redis_error("Redis PING failed", err)),
             Err(_) => Err(StoreError::new(format!(
                 "Redis PING timed out after {:?}",
                 inner.timeout
             ))),
         }
     }
-}
-
-impl RedisStoreBuilder {
-    /// Prefixes every key the store writes (default
-    /// [`DEFAULT_KEY_PREFIX`], `"ratelimit:"`). Replicas that share a limit
-    /// must use the same prefix; use different prefixes to keep several
-    /// applications apart on one Redis.
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
-        self
-    }
-
-    /// How long one decision may take before the [`FailurePolicy`] applies
-    /// (default 50 ms). Must not be zero.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// How long one attempt to connect to Redis may take (default 1 s). Runs
-    /// in the background; requests never wait longer than
-    /// [`timeout`](RedisStoreBuilder::timeout). Must not be zero.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// What to do when Redis fails (default [`FailurePolicy::Local`]).
-    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.failure_policy = policy;
-        self
-    }
-
-    /// After a failure, how long to leave Redis alone before one request
-    /// probes it again (default 250 ms). Zero probes on every request.
-    pub fn retry_interval(mut self, interval: Duration) -> Self {
-        self.retry_interval = interval;
-        self
-    }
-
-    /// At most one warning per `interval` while Redis fails (default 10 s).
-    pub fn warn_interval(mut self, interval: Duration) -> Self {
-        self.warn_interval = interval;
-        self
-    }
-
-    /// Remember up to `capacity` clients that Redis reported as limited and
-    /// reject them locally until they may retry (default
-    /// [`DEFAULT_SHORT_CIRCUIT_CAPACITY`]). Must not be zero.
-    pub fn short_circuit_capacity(mut self, capacity: usize) -> Self {
-        self.short_circuit = Some(capacity);
-        self
-    }
-
-    /// Asks Redis on every request, even for clients it just reported as
-    /// limited.
-    pub fn without_short_circuit(mut self) -> Self {
-        self.short_circuit = None;
-        self
-    }
-
-    /// The cap on client keys of the local fallback store (default
-    /// [`DEFAULT_MAX_KEYS`]; see [`InMemoryStore::with_max_keys`]).
-    pub fn local_max_keys(mut self, max_keys: usize) -> Self {
-        self.local_max_keys = max_keys;
-        self
-    }
-
-    /// The clock that times [`retry_interval`](RedisStoreBuilder::retry_interval)
-    /// and [`warn_interval`](RedisStoreBuilder::warn_interval) (default
-    /// [`MonotonicClock`]). Decisions use Redis's time, and the local
-    /// fallback and short-circuit use the `now` the layer passes.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
-    /// Checks the settings and builds the store. Does not connect.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the setting: `url` (not a Redis URL; a
-    /// password in it is masked in the error), `timeout` or
-    /// `connect_timeout` (zero), `short_circuit_capacity` (zero),
-    /// `local_max_keys` (zero).
-    pub fn build(self) -> Result<RedisStore, ConfigError> {
-        let client = Client::open(self.url.as_str()).map_err(|_| {
-            ConfigError::new(
-                "RedisStore",
-                "url",
-                hardening_core::url::mask_password(&self.url),
-                "a Redis URL such as redis://127.0.0.1:6379/",
-            )
-        })?;
-        if self.timeout.is_zero() {
-            return Err(ConfigError::new(
-                "RedisStore",
-                "timeout",
-                format_args!("{:?}", self.timeout),
-                "a timeout longer than zero, such as 50ms",
-            ));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "RedisStore",
-                "connect_timeout",
-                format_args!("{:?}", self.connect_timeout),
-                "a timeout longer than zero, such as 1s",
-            ));
-        }
-        if self.short_circuit == Some(0) {
-            return Err(ConfigError::new(
-                "RedisStore",
-                "short_circuit_capacity",
-                0,
-                "at least one key (or without_short_circuit())",
-            ));
-        }
-        if self.local_max_keys == 0 && matches!(self.failure_policy, FailurePolicy::Local) {
-            return Err(ConfigError::new(
-                "RedisStore",
-                "local_max_keys",
-                0,
-                "at least one tracked key",
-            ));
-        }
-        let local = match self.failure_policy {
-            FailurePolicy::Local => Some(InMemoryStore::with_max_keys(self.local_max_keys)?),
-            FailurePolicy::FailOpen | FailurePolicy::FailClosed => None,
-        };
-        // One connection attempt per reconnect: the store's own retry
-        // interval paces the attempts, so a dead Redis sees one attempt per
-        // interval rather than the manager's exponential series per request.
-        let connection_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout));
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
-        Ok(RedisStore {
-            inner: Arc::new(Inner {
-                client,
-                connection_config,
-                connection: OnceLock::new(),
-                script_sha: ::redis::Script::new(SCRIPT).get_hash().to_owned(),
-                key_prefix: self.key_prefix,
-                timeout: self.timeout,
-                failure_policy: self.failure_policy,
-                local,
-                limited: self.short_circuit.map(LimitedKeys::new),
-                health: Health::new(
-                    clock,
-                    duration_to_nanos(self.retry_interval),
-                    duration_to_nanos(self.warn_interval),
-                ),
-                round_trips: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                fallbacks: AtomicU64::new(0),
-                short_circuited: AtomicU64::new(0),
-            }),
-        })
-    }
-}
-
-impl Inner {
-    fn connection(&self) -> Result<ConnectionManager, RedisError> {
-        if let Some(conn) = self.connection.get() {
-            return Ok(conn.clone());
-        }
-        let conn = ConnectionManager::new_lazy_with_config(
-            self.client.clone(),
-            self.connection_config.clone(),
-        )?;
-        // Two first requests may race; the loser's manager is dropped unused.
-        Ok(self.connection.get_or_init(|| conn).clone())
-    }
-
-    /// Runs the decision script; loads it when Redis does not know it.
-    async fn eval(&self, cmd: &Cmd) -> Result<Value, RedisError> {
-        let mut conn = self.connection()?;
-        match cmd.query_async::<Value>(&mut conn).await {
-            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                let sha: String = ::redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(SCRIPT)
-                    .query_async(&mut conn)
-                    .await?;
-                if sha != self.script_sha {
-                    return Err(RedisError::from((
-                        ErrorKind::Client,
-                        "SCRIPT LOAD returned an unexpected SHA1",
-                        sha,
-                    )));
-                }
-                cmd.query_async::<Value>(&mut conn).await
-            }
-            other => other,
-        }
-    }
-
-    /// A decision without Redis, per the failure policy.
-    fn fallback(
-        &self,
-        checks: &[PolicyCheck<'_>],
-        now: Duration,
-        error: Option<StoreError>,
-    ) -> Result<Decision, StoreError> {
-        self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        match self.failure_policy {
-            FailurePolicy::FailOpen => Ok(checks
-                .iter()
-                .map(|c| outcome_from_nanos(true, c.policy().gcra().decide(0, 0)))
-                .collect()),
-            FailurePolicy::FailClosed => Err(error.unwrap_or_else(|| {
-                StoreError::new("Redis is unavailable (failed recently; retrying soon)")
-            })),
-            FailurePolicy::Local => match self.local.as_ref().map(|l| l.check(checks, now)) {
-                Some(MaybeReady::Ready(decision)) => decision,
-                // The in-memory store always answers at once.
-                Some(MaybeReady::Pending(_)) | None => {
-                    Err(StoreError::new("local fallback store unavailable"))
-                }
-            },
-        }
-    }
-
-    /// A local rejection when every one of `keys` is known to be limited at
-    /// `now`: then every outcome is known (no policy admits, so nothing
-    /// remains) and the decision is the one Redis would make.
-    fn short_circuit(&self, keys: &KeyList, now: u64) -> Option<Decision> {
-        let limited = self.limited.as_ref()?;
-        let mut decision = Decision::new();
-        for key in keys.iter() {
-            let l = limited.get(key, now)?;
-            decision.push(PolicyOutcome {
-                allowed: false,
-                remaining: 0,
-                reset_after: Duration::from_nanos(l.reset_at.saturating_sub(now)),
-                retry_after: Duration::from_nanos(l.until.saturating_sub(now)),
-            });
-        }
-        Some(decision)
-    }
-}
-
-/// The prefixed storage keys of one request, in one string.
-struct KeyList {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl KeyList {
-    fn new(prefix: &str, checks: &[PolicyCheck<'_>]) -> Self {
-        let mut text = String::with_capacity(checks.len() * (prefix.len() + 32));
-        let mut ends = Vec::with_capacity(checks.len());
-        for check in checks {
-            text.push_str(prefix);
-            check.write_storage_key(&mut text);
-            ends.push(text.len());
-        }
-        Self { text, ends }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let key = &self.text[start..end];
-            start = end;
-            key
-        })
-    }
-}
-
-fn outcome_from_nanos(allowed: bool, step: crate::gcra::GcraStep) -> PolicyOutcome {
-    PolicyOutcome {
-        allowed,
-        remaining: step.remaining,
-        reset_after: Duration::from_nanos(step.reset_after),
-        retry_after: Duration::from_nanos(step.retry_after),
-    }
-}
-
-/// Turns the script's reply into a decision.
-fn parse_reply(value: Value, checks: usize) -> Result<Decision, StoreError> {
-    let bad = || StoreError::new("Redis answered the rate limit script with an unexpected reply");
-    let Value::Array(items) = value else {
-        return Err(bad());
-    };
-    if items.len() != 1 + 4 * checks {
-        return Err(bad());
-    }
-    let int = |v: &Value| match v {
-        Value::Int(n) => u64::try_from(*n).map_err(|_| bad()),
-        _ => Err(bad()),
-    };
-    let mut decision = Decision::new();
-    for chunk in items[1..].chunks_exact(4) {
-        decision.push(PolicyOutcome {
-            allowed: int(&chunk[0])? == 1,
-            remaining: u32::try_from(int(&chunk[1])?).unwrap_or(u32::MAX),
-            reset_after: Duration::from_nanos(int(&chunk[2])?),
-            retry_after: Duration::from_nanos(int(&chunk[3])?),
-        });
-    }
-    Ok(decision)
 }
 
 /// The future of a decision that asks Redis.
@@ -684,18 +318,7 @@ impl RateLimitStore for RedisStore {
             return MaybeReady::Ready(inner.fallback(checks, now, None));
         }
 
-        let mut cmd = ::redis::cmd("EVALSHA");
-        cmd.arg(inner.script_sha.as_str()).arg(checks.len());
-        for key in keys.iter() {
-            cmd.arg(key);
-        }
-        cmd.arg(""); // the script reads the server's TIME
-        for check in checks {
-            let gcra: &Gcra = check.policy().gcra();
-            cmd.arg(gcra.period().min(MAX_LUA_NANOS))
-                .arg(gcra.window().min(MAX_LUA_NANOS))
-                .arg(gcra.burst());
-        }
+        let cmd = decision_command(&inner.script_sha, &keys, checks);
         // What a fallback needs after the call, owned (cheap: reference counts).
         let owned: Vec<(Policy, Key)> = match inner.failure_policy {
             FailurePolicy::FailClosed => Vec::new(),
@@ -704,141 +327,8 @@ impl RateLimitStore for RedisStore {
                 .map(|c| (c.policy().clone(), c.key().clone()))
                 .collect(),
         };
-        let inner = Arc::clone(inner);
-        let n = checks.len();
         MaybeReady::Pending(RedisDecisionFuture {
-            inner: Box::pin(async move {
-                inner.round_trips.fetch_add(1, Ordering::Relaxed);
-                let reply = match tokio::time::timeout(inner.timeout, inner.eval(&cmd)).await {
-                    Ok(Ok(value)) => parse_reply(value, n),
-                    // The message names the cause for the log; RedisError
-                    // displays no credentials.
-                    Ok(Err(err)) => {
-                        Err(StoreError::new(format!("Redis failed: {err}")).with_source(err))
-                    }
-                    Err(_) => Err(StoreError::new(format!(
-                        "Redis did not answer within {:?}",
-                        inner.timeout
-                    ))),
-                };
-                match reply {
-                    Ok(decision) => {
-                        inner.health.succeeded();
-                        if let Some(limited) = inner.limited.as_ref() {
-                            for (key, o) in keys.iter().zip(decision.outcomes()) {
-                                if !o.allowed {
-                                    limited.insert(
-                                        key,
-                                        Limited {
-                                            until: now_nanos
-                                                .saturating_add(duration_to_nanos(o.retry_after)),
-                                            reset_at: now_nanos
-                                                .saturating_add(duration_to_nanos(o.reset_after)),
-                                        },
-                                        now_nanos,
-                                    );
-                                }
-                            }
-                        }
-                        Ok(decision)
-                    }
-                    Err(err) => {
-                        inner.failures.fetch_add(1, Ordering::Relaxed);
-                        inner.health.failed(&err, inner.failure_policy.name());
-                        let checks: Vec<PolicyCheck<'_>> =
-                            owned.iter().map(|(p, k)| PolicyCheck::new(p, k)).collect();
-                        inner.fallback(&checks, now, Some(err))
-                    }
-                }
-            }),
+            inner: Box::pin(Arc::clone(inner).decide_remote(cmd, keys, owned, now)),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builder_rejects_bad_settings() {
-        let err = RedisStore::builder("http://:hunter2@example.com/")
-            .build()
-            .unwrap_err();
-        assert_eq!((err.component(), err.field()), ("RedisStore", "url"));
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert!(err.value().contains("example.com"), "{err}");
-        let err = RedisStore::builder("redis://127.0.0.1/")
-            .timeout(Duration::ZERO)
-            .build()
-            .unwrap_err();
-        assert_eq!(err.field(), "timeout");
-        assert_eq!(err.value(), "0ns");
-        let err = RedisStore::builder("redis://127.0.0.1/")
-            .connect_timeout(Duration::ZERO)
-            .build()
-            .unwrap_err();
-        assert_eq!(err.field(), "connect_timeout");
-        let err = RedisStore::builder("redis://127.0.0.1/")
-            .short_circuit_capacity(0)
-            .build()
-            .unwrap_err();
-        assert_eq!(err.field(), "short_circuit_capacity");
-        let err = RedisStore::builder("redis://127.0.0.1/")
-            .local_max_keys(0)
-            .build()
-            .unwrap_err();
-        assert_eq!(err.field(), "local_max_keys");
-        let store = RedisStore::builder("redis://127.0.0.1/").build().unwrap();
-        assert_eq!(store.key_prefix(), DEFAULT_KEY_PREFIX);
-        assert_eq!(store.failure_policy(), FailurePolicy::Local);
-        assert!(store.local_store().is_some());
-        assert!(store.is_redis_up(), "innocent until proven guilty");
-    }
-
-    #[test]
-    fn replies_are_validated() {
-        let ok = Value::Array(vec![
-            Value::Int(0),
-            Value::Int(0),
-            Value::Int(0),
-            Value::Int(5),
-            Value::Int(7),
-        ]);
-        let d = parse_reply(ok, 1).unwrap();
-        assert_eq!(
-            d.outcomes()[0],
-            PolicyOutcome {
-                allowed: false,
-                remaining: 0,
-                reset_after: Duration::from_nanos(5),
-                retry_after: Duration::from_nanos(7),
-            }
-        );
-        assert!(parse_reply(Value::Array(vec![Value::Int(1)]), 1).is_err());
-        assert!(parse_reply(Value::Nil, 1).is_err());
-        let negative = Value::Array(vec![
-            Value::Int(1),
-            Value::Int(1),
-            Value::Int(-1),
-            Value::Int(0),
-            Value::Int(0),
-        ]);
-        assert!(parse_reply(negative, 1).is_err());
-    }
-
-    #[test]
-    fn key_list_holds_prefixed_storage_keys() {
-        let a = Policy::new("a", crate::Quota::per_second(std::num::NonZeroU32::MIN));
-        let b = Policy::new("b", crate::Quota::per_second(std::num::NonZeroU32::MIN));
-        let user = Key::user("u:1");
-        let ip = Key::ip("10.0.0.1".parse().unwrap(), 64);
-        let keys = KeyList::new(
-            "p:",
-            &[PolicyCheck::new(&a, &user), PolicyCheck::new(&b, &ip)],
-        );
-        let keys: Vec<&str> = keys.iter().collect();
-        let user_form = format!("p:a:{}", user.to_storage_string());
-        assert_eq!(keys, [user_form.as_str(), "p:b:ip:10.0.0.1"]);
-        assert!(!keys[0].contains("u:1"), "user ids are hashed: {}", keys[0]);
     }
 }
