@@ -11,6 +11,7 @@
 //!   CIDRs), so a client can never choose its own address.
 //! - [`ConfigError`]: the error every builder returns for an invalid
 //!   setting, naming the builder method, the value and what was expected.
+//! - [`json`]: JSON string escaping for hand-written JSON on hot paths.
 //! - [`PathPrefix`]: a path prefix matched on whole segments.
 //! - [`retry_after`]: `Retry-After` written (whole seconds, never 0) and read
 //!   (seconds or HTTP-date, capped).
@@ -43,6 +44,7 @@ mod macros;
 pub mod body;
 pub mod clock;
 pub mod error;
+pub mod json;
 pub mod path_prefix;
 pub mod proxy;
 pub mod request;

@@ -244,21 +244,7 @@ fn observed(out: &mut String, value: &ObservedValue) {
 
 /// A JSON string literal.
 fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    hardening_core::json::write_string(out, s);
 }
 
 /// `time` as RFC 3339 in UTC with milliseconds, e.g. `2023-11-14T22:13:20.000Z`.

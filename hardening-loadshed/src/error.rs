@@ -70,69 +70,22 @@ impl fmt::Display for Overloaded {
 
 impl Error for Overloaded {}
 
-/// An invalid setting, found when a limiter, a controller or a throttle is
-/// built.
-///
-/// Names the builder method that was given the bad value, the value and
-/// what was expected. (`hardening_core` has no shared `ConfigError` yet; this
-/// one has the same shape as the other crates' so it can move there.)
-///
-/// # Example
-///
-/// ```
-/// use hardening_loadshed::algorithm::Gradient2;
-///
-/// let err = Gradient2::builder().tolerance(0.5).build().unwrap_err();
-/// assert_eq!(err.field(), "tolerance");
-/// assert_eq!(err.value(), "0.5");
-/// assert!(err.to_string().contains("tolerance"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
+pub use hardening_core::ConfigError;
+
+/// A [`ConfigError`] for `field` of `component`, the value written by
+/// `Debug` (durations and fractions read best that way).
+pub(crate) fn invalid(
+    component: &'static str,
     field: &'static str,
-    value: String,
+    value: impl fmt::Debug,
     expected: &'static str,
+) -> ConfigError {
+    ConfigError::new(component, field, format_args!("{value:?}"), expected)
 }
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, value: impl fmt::Debug, expected: &'static str) -> Self {
-        Self {
-            field,
-            value: format!("{value:?}"),
-            expected,
-        }
-    }
-
-    /// The builder method that was given the bad value.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-
-    /// The rejected value, as written by `Debug`.
-    pub fn value(&self) -> &str {
-        &self.value
-    }
-
-    /// What the setting accepts.
-    pub fn expected(&self) -> &'static str {
-        self.expected
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid load-shedding setting `{}` = {}: expected {}",
-            self.field, self.value, self.expected
-        )
-    }
-}
-
-impl Error for ConfigError {}
 
 /// Checks that `value` lies in `[lo, hi]` (and is not NaN).
 pub(crate) fn check_range(
+    component: &'static str,
     field: &'static str,
     value: f64,
     lo: f64,
@@ -142,7 +95,7 @@ pub(crate) fn check_range(
     if value.is_finite() && value >= lo && value <= hi {
         Ok(value)
     } else {
-        Err(ConfigError::new(field, value, expected))
+        Err(invalid(component, field, value, expected))
     }
 }
 
@@ -167,8 +120,8 @@ mod tests {
 
     #[test]
     fn check_range_rejects_nan_and_out_of_range() {
-        assert!(check_range("x", f64::NAN, 0.0, 1.0, "0..=1").is_err());
-        assert!(check_range("x", 1.5, 0.0, 1.0, "0..=1").is_err());
-        assert_eq!(check_range("x", 0.5, 0.0, 1.0, "0..=1"), Ok(0.5));
+        assert!(check_range("T", "x", f64::NAN, 0.0, 1.0, "0..=1").is_err());
+        assert!(check_range("T", "x", 1.5, 0.0, 1.0, "0..=1").is_err());
+        assert_eq!(check_range("T", "x", 0.5, 0.0, 1.0, "0..=1"), Ok(0.5));
     }
 }

@@ -10,11 +10,14 @@ use hardening_core::clock::{Clock, MonotonicClock};
 use tower_layer::Layer;
 
 use crate::algorithm::{check_limit, Fixed, LimitAlgorithm};
-use crate::error::ConfigError;
+use crate::error::{invalid, ConfigError};
 use crate::limiter::{AdaptiveSettings, LimitChange, LimitHook, Limiter};
 use crate::priority::{Classify, Priority, Shares};
 use crate::reject::{problem_body, BoxErrorRejection, ErrorRejection, ResponseRejection};
 use crate::service::ConcurrencyLimit;
+
+/// The component named in this module's configuration errors.
+const COMPONENT: &str = "ConcurrencyLimitLayer";
 
 /// What every service of a layer shares besides the limiter.
 pub(crate) struct LayerConfig {
@@ -184,7 +187,7 @@ impl fmt::Debug for ConcurrencyLimitLayerBuilder {
 impl ConcurrencyLimitLayerBuilder {
     /// A fixed limit (validated at [`build`](Self::build): `1..=1_000_000`).
     pub fn limit(mut self, limit: u32) -> Self {
-        self.algorithm = check_limit("limit", limit)
+        self.algorithm = check_limit(COMPONENT, "limit", limit)
             .map(|l| Box::new(Fixed::new(l).expect("checked")) as Box<dyn LimitAlgorithm>);
         self
     }
@@ -266,24 +269,27 @@ impl ConcurrencyLimitLayerBuilder {
     pub fn build(self) -> Result<ConcurrencyLimitLayer, ConfigError> {
         let algorithm = self.algorithm?;
         if self.retry_after.is_zero() || self.retry_after > Duration::from_secs(86_400) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "retry_after",
                 self.retry_after,
                 "1 ms ..= 1 day",
             ));
         }
         if self.window.is_zero() || self.window > Duration::from_secs(60) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "window",
                 self.window,
                 "a positive duration ≤ 60 s",
             ));
         }
         if self.min_samples == 0 {
-            return Err(ConfigError::new("min_samples", 0, "at least 1"));
+            return Err(invalid(COMPONENT, "min_samples", 0, "at least 1"));
         }
         if let Some(bad) = self.bypass.iter().find(|p| !p.starts_with('/')) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "bypass_path",
                 bad,
                 "a path starting with `/`",

@@ -32,7 +32,10 @@ use std::sync::Arc;
 pub use hardening_core::RequestRef;
 use http::Request;
 
-use crate::error::{check_range, ConfigError};
+use crate::error::{check_range, invalid, ConfigError};
+
+/// The component named in this module's configuration errors.
+const COMPONENT: &str = "Shares";
 
 /// How important a request is when the service is saturated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -256,10 +259,25 @@ impl Shares {
     /// fraction is outside `0..=1` or not finite, or naming `share_default`
     /// when the two add up to more than 1.
     pub fn new(critical: f64, default: f64) -> Result<Self, ConfigError> {
-        let critical = check_range("share_critical", critical, 0.0, 1.0, "a fraction in 0..=1")?;
-        let default = check_range("share_default", default, 0.0, 1.0, "a fraction in 0..=1")?;
+        let critical = check_range(
+            COMPONENT,
+            "share_critical",
+            critical,
+            0.0,
+            1.0,
+            "a fraction in 0..=1",
+        )?;
+        let default = check_range(
+            COMPONENT,
+            "share_default",
+            default,
+            0.0,
+            1.0,
+            "a fraction in 0..=1",
+        )?;
         if critical + default > 1.0 {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "share_default",
                 default,
                 "share_critical + share_default ≤ 1",

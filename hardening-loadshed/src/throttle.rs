@@ -71,7 +71,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::{check_range, BoxError, ConfigError};
+use crate::error::{check_range, invalid, BoxError, ConfigError};
+
+/// The component named in this module's configuration errors.
+const COMPONENT: &str = "AdaptiveThrottleLayer";
 
 /// The request was refused locally by the adaptive throttle.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -338,12 +341,13 @@ impl AdaptiveThrottleBuilder {
     /// A [`ConfigError`] naming `k`, `window` (zero, or shorter than one
     /// millisecond per bucket) or `buckets`.
     pub fn build(self) -> Result<AdaptiveThrottleLayer, ConfigError> {
-        let k = check_range("k", self.k, 1.0, 10.0, "1..=10")?;
+        let k = check_range(COMPONENT, "k", self.k, 1.0, 10.0, "1..=10")?;
         if !(1..=1000).contains(&self.buckets) {
-            return Err(ConfigError::new("buckets", self.buckets, "1..=1000"));
+            return Err(invalid(COMPONENT, "buckets", self.buckets, "1..=1000"));
         }
         if self.window < Duration::from_millis(self.buckets as u64) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "window",
                 self.window,
                 "at least 1 ms per bucket",

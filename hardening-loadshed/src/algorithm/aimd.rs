@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use super::{check_bounds, to_limit, LimitAlgorithm, WindowSample};
-use crate::error::{check_range, ConfigError};
+use crate::error::{check_range, invalid, ConfigError};
+
+/// The component named in this module's configuration errors.
+const COMPONENT: &str = "Aimd";
 
 /// Additive increase, multiplicative decrease (TCP Reno's rule applied to
 /// concurrency, as in Netflix's `AIMDLimit`).
@@ -120,15 +123,17 @@ impl AimdBuilder {
     /// A [`ConfigError`] naming `initial_limit`, `min_limit`, `max_limit`,
     /// `backoff` or `increase`.
     pub fn build(self) -> Result<Aimd, ConfigError> {
-        check_bounds(self.min, self.initial, self.max)?;
+        check_bounds(COMPONENT, self.min, self.initial, self.max)?;
         if !(self.backoff.is_finite() && (0.5..1.0).contains(&self.backoff)) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "backoff",
                 self.backoff,
                 "a ratio in 0.5..1",
             ));
         }
         let increase = check_range(
+            COMPONENT,
             "increase",
             self.increase,
             f64::MIN_POSITIVE,
@@ -136,7 +141,8 @@ impl AimdBuilder {
             "0 < increase ≤ 1000",
         )?;
         if self.latency_threshold == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "latency_threshold",
                 Duration::ZERO,
                 "a positive duration",

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use super::baseline::{BaselineRtt, Step};
 use super::{check_bounds, to_limit, LimitAlgorithm, WindowSample};
-use crate::error::{check_range, ConfigError};
+use crate::error::{check_range, invalid, ConfigError};
+
+/// The component named in this module's configuration errors.
+const COMPONENT: &str = "Gradient2";
 
 /// The smallest gradient: one window can at most halve the target.
 const MIN_GRADIENT: f64 = 0.5;
@@ -140,18 +143,27 @@ impl Gradient2Builder {
     /// A [`ConfigError`] naming the bad setting: bounds, `tolerance`,
     /// `smoothing`, `probe_interval` (non-zero), `probe_fraction`.
     pub fn build(self) -> Result<Gradient2, ConfigError> {
-        check_bounds(self.min, self.initial, self.max)?;
-        let tolerance = check_range("tolerance", self.tolerance, 1.0, 10.0, "1..=10")?;
+        check_bounds(COMPONENT, self.min, self.initial, self.max)?;
+        let tolerance = check_range(COMPONENT, "tolerance", self.tolerance, 1.0, 10.0, "1..=10")?;
         let smoothing = check_range(
+            COMPONENT,
             "smoothing",
             self.smoothing,
             f64::MIN_POSITIVE,
             1.0,
             "0 < smoothing ≤ 1",
         )?;
-        let fraction = check_range("probe_fraction", self.probe_fraction, 0.1, 0.9, "0.1..=0.9")?;
+        let fraction = check_range(
+            COMPONENT,
+            "probe_fraction",
+            self.probe_fraction,
+            0.1,
+            0.9,
+            "0.1..=0.9",
+        )?;
         if self.probe_interval == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "probe_interval",
                 Duration::ZERO,
                 "a positive duration or None",

@@ -75,7 +75,7 @@ pub use aimd::{Aimd, AimdBuilder};
 pub use gradient2::{Gradient2, Gradient2Builder};
 pub use vegas::{Vegas, VegasBuilder};
 
-use crate::error::ConfigError;
+use crate::error::{invalid, ConfigError};
 
 /// The largest limit any controller accepts.
 pub const MAX_LIMIT: u32 = 1_000_000;
@@ -137,7 +137,7 @@ impl Fixed {
     ///
     /// A [`ConfigError`] naming `limit` when it is 0 or above [`MAX_LIMIT`].
     pub fn new(limit: u32) -> Result<Self, ConfigError> {
-        check_limit("limit", limit)?;
+        check_limit("Fixed", "limit", limit)?;
         Ok(Self { limit })
     }
 }
@@ -186,24 +186,39 @@ impl<A: LimitAlgorithm + ?Sized> LimitAlgorithm for Box<A> {
     }
 }
 
-pub(crate) fn check_limit(field: &'static str, limit: u32) -> Result<u32, ConfigError> {
+pub(crate) fn check_limit(
+    component: &'static str,
+    field: &'static str,
+    limit: u32,
+) -> Result<u32, ConfigError> {
     if (1..=MAX_LIMIT).contains(&limit) {
         Ok(limit)
     } else {
-        Err(ConfigError::new(field, limit, "1..=1000000"))
+        Err(invalid(component, field, limit, "1..=1000000"))
     }
 }
 
 /// Validates `min ≤ initial ≤ max`, each within `1..=MAX_LIMIT`.
-pub(crate) fn check_bounds(min: u32, initial: u32, max: u32) -> Result<(), ConfigError> {
-    check_limit("min_limit", min)?;
-    check_limit("max_limit", max)?;
-    check_limit("initial_limit", initial)?;
+pub(crate) fn check_bounds(
+    component: &'static str,
+    min: u32,
+    initial: u32,
+    max: u32,
+) -> Result<(), ConfigError> {
+    check_limit(component, "min_limit", min)?;
+    check_limit(component, "max_limit", max)?;
+    check_limit(component, "initial_limit", initial)?;
     if min > max {
-        return Err(ConfigError::new("min_limit", min, "min_limit ≤ max_limit"));
+        return Err(invalid(
+            component,
+            "min_limit",
+            min,
+            "min_limit ≤ max_limit",
+        ));
     }
     if initial < min || initial > max {
-        return Err(ConfigError::new(
+        return Err(invalid(
+            component,
             "initial_limit",
             initial,
             "min_limit ≤ initial_limit ≤ max_limit",
@@ -242,9 +257,18 @@ mod tests {
 
     #[test]
     fn bounds_are_checked_in_order() {
-        assert_eq!(check_bounds(5, 4, 10).unwrap_err().field(), "initial_limit");
-        assert_eq!(check_bounds(11, 11, 10).unwrap_err().field(), "min_limit");
-        assert_eq!(check_bounds(0, 4, 10).unwrap_err().field(), "min_limit");
-        assert!(check_bounds(1, 1, 1).is_ok());
+        assert_eq!(
+            check_bounds("T", 5, 4, 10).unwrap_err().field(),
+            "initial_limit"
+        );
+        assert_eq!(
+            check_bounds("T", 11, 11, 10).unwrap_err().field(),
+            "min_limit"
+        );
+        assert_eq!(
+            check_bounds("T", 0, 4, 10).unwrap_err().field(),
+            "min_limit"
+        );
+        assert!(check_bounds("T", 1, 1, 1).is_ok());
     }
 }

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use super::baseline::{BaselineRtt, Step};
 use super::{check_bounds, to_limit, LimitAlgorithm, WindowSample};
-use crate::error::{check_range, ConfigError};
+use crate::error::{check_range, invalid, ConfigError};
+
+/// The component named in this module's configuration errors.
+const COMPONENT: &str = "Vegas";
 
 /// Delay-based control after TCP Vegas (as in Netflix's `VegasLimit`).
 ///
@@ -142,8 +145,9 @@ impl VegasBuilder {
     /// `beta` (> alpha), `smoothing`, `probe_interval` (non-zero),
     /// `probe_fraction`.
     pub fn build(self) -> Result<Vegas, ConfigError> {
-        check_bounds(self.min, self.initial, self.max)?;
+        check_bounds(COMPONENT, self.min, self.initial, self.max)?;
         let alpha = check_range(
+            COMPONENT,
             "alpha",
             self.alpha,
             f64::MIN_POSITIVE,
@@ -151,18 +155,27 @@ impl VegasBuilder {
             "0 < alpha ≤ 1000",
         )?;
         if !(self.beta.is_finite() && self.beta > alpha && self.beta <= 1000.0) {
-            return Err(ConfigError::new("beta", self.beta, "alpha < beta ≤ 1000"));
+            return Err(invalid(COMPONENT, "beta", self.beta, "alpha < beta ≤ 1000"));
         }
         let smoothing = check_range(
+            COMPONENT,
             "smoothing",
             self.smoothing,
             f64::MIN_POSITIVE,
             1.0,
             "0 < smoothing ≤ 1",
         )?;
-        let fraction = check_range("probe_fraction", self.probe_fraction, 0.1, 0.9, "0.1..=0.9")?;
+        let fraction = check_range(
+            COMPONENT,
+            "probe_fraction",
+            self.probe_fraction,
+            0.1,
+            0.9,
+            "0.1..=0.9",
+        )?;
         if self.probe_interval == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
+            return Err(invalid(
+                COMPONENT,
                 "probe_interval",
                 Duration::ZERO,
                 "a positive duration or None",

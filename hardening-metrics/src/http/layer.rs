@@ -140,7 +140,12 @@ impl<R> HttpMetricsBuilder<R> {
     /// `body_size_buckets` when that value is invalid.
     pub fn build(self, registry: &mut Registry) -> Result<HttpMetricsLayer<R>, ConfigError> {
         if self.max_routes == 0 {
-            return Err(ConfigError::new("max_routes", "0", "at least 1"));
+            return Err(ConfigError::new(
+                "HttpMetricsLayer",
+                "max_routes",
+                0,
+                "at least 1",
+            ));
         }
         check_buckets("duration_buckets", &self.duration_buckets)?;
         if let Some(bounds) = &self.body_size_buckets {
@@ -170,6 +175,11 @@ fn check_buckets(field: &'static str, bounds: &[f64]) -> Result<(), ConfigError>
     if valid {
         Ok(())
     } else {
-        Err(ConfigError::new(field, format!("{bounds:?}"), EXPECTED))
+        Err(ConfigError::new(
+            "HttpMetricsLayer",
+            field,
+            format_args!("{bounds:?}"),
+            EXPECTED,
+        ))
     }
 }
