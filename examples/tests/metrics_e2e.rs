@@ -375,3 +375,159 @@ async fn a_real_prometheus_scrapes_the_admin_listener() {
     .await;
     assert_eq!(ratio[0].0["job"], "secure_api");
 }
+
+async fn complete(api: &SecureApi) -> StatusCode {
+    let req = api
+        .request("POST", "/llm/complete")
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(br#"{"prompt":"hello"}"#))
+        .unwrap();
+    api.send(req).await.status()
+}
+
+/// The value of the one sample `promql` returns, once Prometheus has it.
+async fn one_value(prometheus: &Prometheus, promql: &str) -> String {
+    let samples = eventually(promql, prometheus, || async {
+        let s = prometheus.query(promql).await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(samples.len(), 1, "{promql}: {samples:?}");
+    samples[0].1.clone()
+}
+
+/// A 429, an open breaker and a failing check, seen through the layers'
+/// observers by a real Prometheus.
+#[tokio::test]
+async fn the_layers_report_their_own_metrics_to_prometheus() {
+    let Some(binary) = tool(
+        "PROMETHEUS",
+        "prometheus",
+        "the_layers_report_their_own_metrics_to_prometheus",
+    ) else {
+        return;
+    };
+    let api = SecureApi::start_with(
+        &[
+            ("UPSTREAM_FAILURE_RATE", "1"),
+            ("UPSTREAM_LATENCY_MS", "0"),
+            ("HEALTH_CACHE_TTL_MS", "1"),
+        ],
+        &[],
+    )
+    .await;
+    let admin = metrics_addr(&api).await;
+    let prometheus = Prometheus::start(&binary, admin);
+    eventually("prometheus ready", &prometheus, || async {
+        matches!(prometheus.get("/-/ready").await, Some((StatusCode::OK, _))).then_some(())
+    })
+    .await;
+
+    // A 429 from the `auth` policy.
+    drive_traffic(&api).await;
+    // The failing upstream trips the breaker after 5 calls; the 6th is
+    // refused while open.
+    for _ in 0..5 {
+        assert_eq!(complete(&api).await, StatusCode::BAD_GATEWAY);
+    }
+    assert_eq!(complete(&api).await, StatusCode::SERVICE_UNAVAILABLE);
+    // The breaker check now fails; readiness answers (degraded).
+    let health = api.get("/health").await;
+    assert!(health.status().is_success() || health.status() == 503);
+    let _ = api.get("/readyz").await;
+
+    assert_eq!(
+        one_value(
+            &prometheus,
+            r#"hardening_ratelimit_decisions_total{job="secure_api",policy="auth",outcome="rejected"}"#
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(
+        one_value(
+            &prometheus,
+            r#"hardening_ratelimit_decisions_total{job="secure_api",policy="auth",outcome="admitted"}"#
+        )
+        .await,
+        "5"
+    );
+    assert_eq!(
+        one_value(
+            &prometheus,
+            r#"hardening_circuit_breaker_state{job="secure_api",breaker="llm_upstream",state="open"}"#
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(
+        one_value(
+            &prometheus,
+            r#"hardening_circuit_transitions_total{job="secure_api",breaker="llm_upstream",from="closed",to="open"}"#
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(
+        one_value(
+            &prometheus,
+            r#"hardening_circuit_calls_total{job="secure_api",breaker="llm_upstream",outcome="rejected"} > 0"#
+        )
+        .await,
+        "1"
+    );
+    let failures: u64 = one_value(
+        &prometheus,
+        r#"hardening_circuit_calls_total{job="secure_api",breaker="llm_upstream",outcome="failure"}"#,
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert!(failures >= 5, "{failures}");
+    let retried: u64 = one_value(
+        &prometheus,
+        r#"sum(hardening_retry_attempts_total{job="secure_api",retry="llm_upstream"})"#,
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert!(retried >= 6, "{retried}");
+    assert_eq!(
+        one_value(
+            &prometheus,
+            r#"hardening_health_check_status{job="secure_api",check="upstream:circuitState",status="fail"} == 1"#
+        )
+        .await,
+        "1"
+    );
+    let runs: u64 = one_value(
+        &prometheus,
+        r#"hardening_health_check_duration_seconds_count{job="secure_api",check="upstream:circuitState"}"#,
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert!(runs > 0);
+    // Labels come from configuration only: no client key, address or path.
+    let series = prometheus
+        .query(r#"{job="secure_api",__name__=~"hardening_.*"}"#)
+        .await;
+    assert!(!series.is_empty());
+    for (labels, _) in &series {
+        let text = labels.to_string();
+        assert!(
+            !text.contains("127.0.0.1:") || text.contains(&admin.to_string()),
+            "{text}"
+        );
+        assert!(!text.contains("alice"), "{text}");
+    }
+    // The hook-dependent example rules load and evaluate.
+    let open = eventually("the breaker-open rule evaluated", &prometheus, || async {
+        let s = prometheus
+            .query(r#"ALERTS{alertname="SecureApiCircuitBreakerOpen"}"#)
+            .await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(open[0].0["breaker"], "llm_upstream");
+}

@@ -10,6 +10,7 @@ use crate::config::{CircuitBreakerBuilder, Settings};
 use crate::error::CircuitOpen;
 use crate::machine::{Core, Permit};
 use crate::state::{Metrics, State, StateChange};
+use hardening_core::observe::{BreakerObserver, BreakerState, CallOutcome};
 
 /// A handle to one circuit breaker: read its state and metrics, force it
 /// open, disable it, reset it.
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     /// Unique for the life of the process, never reused.
     id: u64,
     core: Core,
+    /// Bound from the builder's observer by this breaker's name.
+    observer: Option<Arc<dyn BreakerObserver>>,
 }
 
 impl Breaker {
@@ -84,9 +87,14 @@ impl Breaker {
 
     pub(crate) fn from_settings(settings: Settings) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let observer = settings
+            .observer
+            .as_ref()
+            .map(|o| o.breaker(settings.name.as_deref().unwrap_or("")));
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             core: Core::new(settings),
+            observer,
         });
         registry::register(&shared);
         Self { shared }
@@ -189,6 +197,11 @@ impl Shared {
             None => {
                 let (result, change) = core.try_acquire(self.now());
                 self.emit(change);
+                if result.is_err() {
+                    if let Some(observer) = &self.observer {
+                        observer.call(CallOutcome::Rejected);
+                    }
+                }
                 result?
             }
         };
@@ -214,7 +227,23 @@ impl Shared {
         let change = self
             .core
             .record_with(call.permit, outcome, elapsed, || self.now());
+        if let Some(observer) = &self.observer {
+            self.observe(&**observer, outcome, elapsed);
+        }
         self.emit(change);
+    }
+
+    #[inline]
+    fn observe(&self, observer: &dyn BreakerObserver, outcome: Outcome, elapsed: u64) {
+        match outcome {
+            Outcome::Success => observer.call(CallOutcome::Success),
+            Outcome::Failure => observer.call(CallOutcome::Failure),
+            Outcome::Ignored => return,
+        }
+        let slow_nanos = self.core.settings().slow_nanos;
+        if slow_nanos != 0 && elapsed >= slow_nanos {
+            observer.call(CallOutcome::Slow);
+        }
     }
 
     /// Gives back the permit of a call that will not report an outcome.
@@ -253,9 +282,23 @@ impl Shared {
                 "circuit breaker state changed"
             ),
         }
+        if let Some(observer) = &self.observer {
+            observer.transition(observed(change.from), observed(change.to));
+        }
         if let Some(hook) = &self.core.settings().on_state_change {
             hook(change);
         }
+    }
+}
+
+/// The observer's name for a state.
+const fn observed(state: State) -> BreakerState {
+    match state {
+        State::Closed => BreakerState::Closed,
+        State::Open => BreakerState::Open,
+        State::HalfOpen => BreakerState::HalfOpen,
+        State::ForcedOpen => BreakerState::ForcedOpen,
+        State::Disabled => BreakerState::Disabled,
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hardening_core::clock::{duration_to_nanos, Clock, CoarseMonotonicClock};
+use hardening_core::observe::CircuitObserver;
 
 use crate::breaker::Breaker;
 use crate::keyed::KeyedCircuitBreakerLayer;
@@ -212,6 +213,7 @@ pub struct CircuitBreakerBuilder {
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     on_state_change: Option<Hook>,
+    observer: Option<Arc<dyn CircuitObserver>>,
     name: Option<Arc<str>>,
 }
 
@@ -261,6 +263,7 @@ impl CircuitBreakerBuilder {
             clock: Arc::new(CoarseMonotonicClock::new()),
             random: Arc::new(DefaultRandom::new()),
             on_state_change: None,
+            observer: None,
             name: None,
         }
     }
@@ -381,6 +384,16 @@ impl CircuitBreakerBuilder {
         F: Fn(&StateChange) + Send + Sync + 'static,
     {
         self.on_state_change = Some(Arc::new(hook));
+        self
+    }
+
+    /// Reports state changes and call outcomes to `observer` (e.g.
+    /// `hardening-metrics`' `LayerMetrics::circuit`), bound once per breaker
+    /// by its [`name`](Self::name) (`""` when unnamed; a keyed layer's
+    /// breakers by their keys). Without one the call path pays a single
+    /// branch.
+    pub fn observer(mut self, observer: impl CircuitObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -576,6 +589,7 @@ impl CircuitBreakerBuilder {
             clock: self.clock.clone(),
             random: self.random.clone(),
             on_state_change: self.on_state_change.clone(),
+            observer: self.observer.clone(),
             name: self.name.clone(),
         })
     }
@@ -610,6 +624,8 @@ pub(crate) struct Settings {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) on_state_change: Option<Hook>,
+    /// Bound by [`Breaker::from_settings`](crate::Breaker).
+    pub(crate) observer: Option<Arc<dyn CircuitObserver>>,
     pub(crate) name: Option<Arc<str>>,
 }
 

@@ -15,6 +15,7 @@
 //! - [`PathPrefix`]: a path prefix matched on whole segments.
 //! - [`retry_after`]: `Retry-After` written (whole seconds, never 0) and read
 //!   (seconds or HTTP-date, capped).
+//! - [`observe`]: the observer hooks every layer reports its metrics to.
 //! - [`RequestRef`]: a request's head without its body type, for key
 //!   extractors and classifiers.
 //! - [`url::mask_password`]: a connection URL fit for a log.
@@ -45,6 +46,7 @@ pub mod body;
 pub mod clock;
 pub mod error;
 pub mod json;
+pub mod observe;
 pub mod path_prefix;
 pub mod proxy;
 pub mod request;

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
+use hardening_core::observe::{CheckStatus, HealthObserver, ProbeKind};
 use hardening_core::{Clock, MonotonicClock};
 use http::HeaderValue;
 
@@ -67,6 +68,7 @@ pub(crate) struct Inner {
     shutting_down: AtomicBool,
     shutdown_at: OnceLock<SystemTime>,
     drain_delay: Duration,
+    observer: Option<Arc<dyn HealthObserver>>,
 }
 
 pub(crate) struct Paths {
@@ -158,6 +160,7 @@ impl Health {
             if shutting_down.is_some() {
                 status = Status::Fail;
             }
+            inner.observe_probe(probe, status);
             Report {
                 probe,
                 status,
@@ -247,11 +250,24 @@ impl Health {
         for slot in slots {
             status = status.worst(slot.check.criticality.effect(slot.fresh_status(now)?));
         }
+        inner.observe_probe(probe, status);
         Some(status)
     }
 }
 
 impl Inner {
+    #[inline]
+    fn observe_probe(&self, probe: Probe, status: Status) {
+        if let Some(observer) = &self.observer {
+            let kind = match probe {
+                Probe::Liveness => ProbeKind::Liveness,
+                Probe::Readiness => ProbeKind::Readiness,
+                Probe::Health => ProbeKind::Health,
+            };
+            observer.probe(kind, observed(status));
+        }
+    }
+
     fn slots_for(&self, probe: Probe) -> &[Arc<Slot>] {
         match probe {
             Probe::Liveness => &self.liveness,
@@ -302,6 +318,16 @@ pub struct HealthBuilder {
     details: Details,
     max_age: Option<Duration>,
     drain_delay: Duration,
+    observer: Option<Arc<dyn HealthObserver>>,
+}
+
+/// The observer's name for a status.
+pub(crate) const fn observed(status: Status) -> CheckStatus {
+    match status {
+        Status::Pass => CheckStatus::Pass,
+        Status::Warn => CheckStatus::Warn,
+        Status::Fail => CheckStatus::Fail,
+    }
 }
 
 impl Default for HealthBuilder {
@@ -316,11 +342,22 @@ impl Default for HealthBuilder {
             details: Details::default(),
             max_age: None,
             drain_delay: Health::DEFAULT_DRAIN_DELAY,
+            observer: None,
         }
     }
 }
 
 impl HealthBuilder {
+    /// Reports every check's runs (status, duration, timeouts), its cache
+    /// hits and every probe's answer to `observer` (e.g.
+    /// `hardening-metrics`' `LayerMetrics::health`); each check is bound
+    /// once by its name when [`build`](Self::build) runs.
+    #[must_use]
+    pub fn observer(mut self, observer: impl HealthObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Registers a check.
     #[must_use]
     pub fn check(mut self, check: Check) -> Self {
@@ -460,7 +497,10 @@ impl HealthBuilder {
         let slots: Box<[Arc<Slot>]> = self
             .checks
             .into_iter()
-            .map(|check| Arc::new(Slot::new(check)))
+            .map(|check| {
+                let observer = self.observer.as_ref().map(|o| o.check(check.name()));
+                Arc::new(Slot::new(check, observer))
+            })
             .collect();
         let select = |probes: Probes| -> Box<[Arc<Slot>]> {
             slots
@@ -489,6 +529,7 @@ impl HealthBuilder {
                 shutting_down: AtomicBool::new(false),
                 shutdown_at: OnceLock::new(),
                 drain_delay: self.drain_delay,
+                observer: self.observer,
             }),
         })
     }

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::{Either, FutureExt, Ready, Shared};
 use hardening_core::clock::duration_to_nanos;
+use hardening_core::observe::CheckObserver;
 use hardening_core::Clock;
 
 use crate::check::{Check, DynCheck};
@@ -45,6 +46,7 @@ pub(crate) struct Slot {
     /// there is none.
     latest_status: AtomicU64,
     state: Mutex<SlotState>,
+    observer: Option<Arc<dyn CheckObserver>>,
 }
 
 const VALID: u64 = 1 << 63;
@@ -82,8 +84,9 @@ struct SlotState {
 }
 
 impl Slot {
-    pub(crate) fn new(check: Check) -> Self {
+    pub(crate) fn new(check: Check, observer: Option<Arc<dyn CheckObserver>>) -> Self {
         Self {
+            observer,
             ttl_nanos: duration_to_nanos(check.ttl),
             check,
             latest_status: AtomicU64::new(0),
@@ -105,7 +108,18 @@ impl Slot {
     /// (lock-free).
     pub(crate) fn fresh_status(&self, now_nanos: u64) -> Option<Status> {
         let (status, at) = unpack(self.latest_status.load(Ordering::Acquire))?;
-        (now_nanos.min(AT_MASK).saturating_sub(at) < self.ttl_nanos).then_some(status)
+        let fresh = now_nanos.min(AT_MASK).saturating_sub(at) < self.ttl_nanos;
+        if fresh {
+            self.cache_hit();
+        }
+        fresh.then_some(status)
+    }
+
+    #[inline]
+    fn cache_hit(&self) {
+        if let Some(observer) = &self.observer {
+            observer.cache_hit();
+        }
     }
 
     /// The reading to report at `now`: the cached one while fresh, else the
@@ -113,6 +127,7 @@ impl Slot {
     pub(crate) fn read(self: &Arc<Self>, clock: &Arc<dyn Clock>, now: Duration) -> SlotRead {
         let mut state = self.lock();
         if let Some(reading) = state.latest.as_ref().filter(|r| self.is_fresh(r, now)) {
+            self.cache_hit();
             return Either::Left(futures_util::future::ready(Arc::clone(reading)));
         }
         if let Some(run) = &state.inflight {
@@ -129,8 +144,12 @@ impl Slot {
         let slot = Arc::clone(self);
         let run_clock = Arc::clone(&clock);
         let run = async move {
-            let observation = run_guarded(&*slot.check.check, slot.check.timeout, true).await;
-            slot.record(observation, &*run_clock)
+            let started = run_clock.now();
+            let (observation, timed_out) =
+                run_guarded(&*slot.check.check, slot.check.timeout, true).await;
+            let reading = slot.record(observation, &*run_clock);
+            slot.observe_run(&reading, started, timed_out);
+            reading
         };
         let future: Pin<Box<dyn Future<Output = Arc<Reading>> + Send>> =
             match tokio::runtime::Handle::try_current() {
@@ -151,13 +170,26 @@ impl Slot {
                     // Outside tokio: run inline, without the tokio timer.
                     let slot = Arc::clone(self);
                     Box::pin(async move {
-                        let observation =
+                        let started = clock.now();
+                        let (observation, timed_out) =
                             run_guarded(&*slot.check.check, slot.check.timeout, false).await;
-                        slot.record(observation, &*clock)
+                        let reading = slot.record(observation, &*clock);
+                        slot.observe_run(&reading, started, timed_out);
+                        reading
                     })
                 }
             };
         future.shared()
+    }
+
+    fn observe_run(&self, reading: &Reading, started: Duration, timed_out: bool) {
+        if let Some(observer) = &self.observer {
+            observer.finished(
+                crate::health::observed(reading.observation.status()),
+                reading.at.saturating_sub(started),
+                timed_out,
+            );
+        }
     }
 
     /// Records a finished run: applies hysteresis, caches the reading and
@@ -197,26 +229,30 @@ impl Slot {
     }
 }
 
-/// Runs a check so that a panic or a hang becomes a failed observation.
-async fn run_guarded(check: &dyn DynCheck, timeout: Duration, timer: bool) -> Observation {
+/// Runs a check so that a panic or a hang becomes a failed observation;
+/// `true` when the timeout cut it short.
+async fn run_guarded(check: &dyn DynCheck, timeout: Duration, timer: bool) -> (Observation, bool) {
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| check.run())) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-        Err(_) => return Observation::fail("check panicked"),
+        Err(_) => return (Observation::fail("check panicked"), false),
     };
     let outcome = if timer {
         match tokio::time::timeout(timeout, future).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                return Observation::fail(format!(
-                    "check timed out after {} ms",
-                    timeout.as_millis()
-                ))
+                return (
+                    Observation::fail(format!("check timed out after {} ms", timeout.as_millis())),
+                    true,
+                )
             }
         }
     } else {
         future.await
     };
-    outcome.unwrap_or_else(|_| Observation::fail("check panicked"))
+    (
+        outcome.unwrap_or_else(|_| Observation::fail("check panicked")),
+        false,
+    )
 }
 
 #[cfg(test)]

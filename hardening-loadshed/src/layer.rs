@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hardening_core::clock::{Clock, MonotonicClock};
+use hardening_core::observe::ConcurrencyObserver;
 use tower_layer::Layer;
 
 use crate::algorithm::{check_limit, Fixed, LimitAlgorithm};
@@ -152,6 +153,7 @@ pub struct ConcurrencyLimitLayerBuilder {
     clock: Arc<dyn Clock>,
     log_interval: Duration,
     hook: Option<LimitHook>,
+    observers: Vec<Arc<dyn ConcurrencyObserver>>,
 }
 
 impl Default for ConcurrencyLimitLayerBuilder {
@@ -167,6 +169,7 @@ impl Default for ConcurrencyLimitLayerBuilder {
             clock: Arc::new(MonotonicClock::new()),
             log_interval: Duration::from_secs(1),
             hook: None,
+            observers: Vec::new(),
         }
     }
 }
@@ -189,6 +192,16 @@ impl ConcurrencyLimitLayerBuilder {
     pub fn limit(mut self, limit: u32) -> Self {
         self.algorithm = check_limit(COMPONENT, "limit", limit)
             .map(|l| Box::new(Fixed::new(l).expect("checked")) as Box<dyn LimitAlgorithm>);
+        self
+    }
+
+    /// Hands the limiter to `observer` when the layer is built (e.g.
+    /// `hardening-metrics`' `LayerMetrics::concurrency`), which reads its
+    /// limit, in-flight and rejection counts at scrape time. The limiter
+    /// keeps those counts anyway, so observing costs the request path
+    /// nothing. May be called more than once.
+    pub fn observer(mut self, observer: impl ConcurrencyObserver) -> Self {
+        self.observers.push(Arc::new(observer));
         self
     }
 
@@ -267,6 +280,15 @@ impl ConcurrencyLimitLayerBuilder {
     /// (zero or above a day), `window` (zero or above a minute),
     /// `min_samples` (0), `bypass_path` (not starting with `/`).
     pub fn build(self) -> Result<ConcurrencyLimitLayer, ConfigError> {
+        let observers = self.observers.clone();
+        let layer = self.build_unobserved()?;
+        for observer in observers {
+            observer.attach(Arc::new(layer.limiter.clone()));
+        }
+        Ok(layer)
+    }
+
+    fn build_unobserved(self) -> Result<ConcurrencyLimitLayer, ConfigError> {
         let algorithm = self.algorithm?;
         if self.retry_after.is_zero() || self.retry_after > Duration::from_secs(86_400) {
             return Err(invalid(

@@ -11,6 +11,7 @@ use hardening_core::clock::Clock;
 use crate::algorithm::{LimitAlgorithm, WindowSample};
 use crate::error::Overloaded;
 use crate::priority::{InFlight, Priority, Shares};
+use hardening_core::observe::ConcurrencyStats;
 
 /// Bits per class in the packed in-flight counter (three classes in one
 /// `u64`, so admission is a single compare-and-swap).
@@ -243,6 +244,25 @@ impl Limiter {
                 }
                 Err(actual) => current = actual,
             }
+        }
+    }
+}
+
+/// Read by a metrics backend at scrape time: the limiter keeps these counts
+/// anyway, so observing them costs the request path nothing.
+impl ConcurrencyStats for Limiter {
+    fn limit(&self) -> u64 {
+        u64::from(Limiter::limit(self))
+    }
+
+    fn classes(&self, each: &mut dyn FnMut(&'static str, u64, u64)) {
+        let in_flight = self.in_flight();
+        for priority in Priority::ALL {
+            each(
+                priority.as_str(),
+                u64::from(in_flight.of(priority)),
+                self.rejected(priority),
+            );
         }
     }
 }

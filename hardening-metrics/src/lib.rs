@@ -40,5 +40,6 @@
 mod error;
 pub mod exposition;
 pub mod http;
+pub mod layers;
 
 pub use error::ConfigError;

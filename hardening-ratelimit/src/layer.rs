@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use hardening_core::clock::CoarseMonotonicClock;
+use hardening_core::observe::RateLimitObserver;
 use hardening_core::Clock;
 use ipnet::IpNet;
 use tower_layer::Layer;
@@ -149,6 +150,7 @@ impl RateLimitLayer<InMemoryStore> {
             bypass_keys: Vec::new(),
             bypass_nets: Vec::new(),
             key_logging: KeyLogging::default(),
+            observer: None,
         }
     }
 }
@@ -193,6 +195,7 @@ pub struct RateLimitBuilder<St> {
     bypass_keys: Vec<Key>,
     bypass_nets: Vec<String>,
     key_logging: KeyLogging,
+    observer: Option<Arc<dyn RateLimitObserver>>,
 }
 
 impl<St> fmt::Debug for RateLimitBuilder<St> {
@@ -205,6 +208,15 @@ impl<St> fmt::Debug for RateLimitBuilder<St> {
 }
 
 impl<St> RateLimitBuilder<St> {
+    /// Reports every decision (admitted, rejected, bypassed, store error)
+    /// of each policy to `observer` (e.g. `hardening-metrics`'
+    /// `LayerMetrics::ratelimit`), bound once per policy by its name when
+    /// the layer is built. Without one the request path pays one branch.
+    pub fn observer(mut self, observer: impl RateLimitObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Adds a policy.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policies.push(policy);
@@ -240,6 +252,7 @@ impl<St> RateLimitBuilder<St> {
             bypass_keys: self.bypass_keys,
             bypass_nets: self.bypass_nets,
             key_logging: self.key_logging,
+            observer: self.observer,
         }
     }
 
@@ -363,6 +376,12 @@ impl<St> RateLimitBuilder<St> {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let observers = self.observer.as_ref().map(|o| {
+            self.policies
+                .iter()
+                .map(|p| o.policy(p.name()))
+                .collect::<Box<[_]>>()
+        });
         let entries = self
             .policies
             .into_iter()
@@ -388,6 +407,7 @@ impl<St> RateLimitBuilder<St> {
                 bypass_keys: self.bypass_keys,
                 bypass_nets,
                 key_logging: self.key_logging,
+                observers,
             }),
         })
     }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hardening_core::observe::{PolicyObserver, RateLimitOutcome};
 use hardening_core::Clock;
 use http::Response;
 use ipnet::IpNet;
@@ -93,6 +94,8 @@ pub(crate) struct Limiter<St> {
     pub(crate) bypass_keys: Vec<Key>,
     pub(crate) bypass_nets: Vec<IpNet>,
     pub(crate) key_logging: KeyLogging,
+    /// One per entry, bound by policy name; `None` without an observer.
+    pub(crate) observers: Option<Box<[Arc<dyn PolicyObserver>]>>,
 }
 
 impl<St> Limiter<St> {
@@ -128,6 +131,7 @@ impl<St> Limiter<St> {
                 }
             };
             if self.bypassed(&key) {
+                self.observe(index, RateLimitOutcome::Bypassed);
                 continue;
             }
             matched.push((index, key));
@@ -146,9 +150,24 @@ impl<St> Limiter<St> {
     pub(crate) fn finish(&self, checks: &Checks, result: Result<Decision, StoreError>) -> Verdict {
         let decision = match result {
             Ok(decision) => decision,
-            Err(err) => return Verdict::Reject(Box::new(self.store_failed(&err))),
+            Err(err) => {
+                for (index, _) in checks.as_slice() {
+                    self.observe(*index, RateLimitOutcome::StoreError);
+                }
+                return Verdict::Reject(Box::new(self.store_failed(&err)));
+            }
         };
         let matched = checks.as_slice();
+        if let Some(observers) = &self.observers {
+            for ((index, _), outcome) in matched.iter().zip(decision.outcomes()) {
+                let observed = if outcome.allowed {
+                    RateLimitOutcome::Admitted
+                } else {
+                    RateLimitOutcome::Rejected
+                };
+                observers[*index].decision(observed);
+            }
+        }
         if decision.is_allowed() {
             Verdict::Admit(self.headers_on_allowed.then(|| {
                 Box::new(HeaderBlock::new(
@@ -170,6 +189,14 @@ impl<St> Limiter<St> {
     }
 
     /// Whether `key` is exempt from limiting.
+    /// Tells policy `index`'s observer, if any.
+    #[inline]
+    fn observe(&self, index: usize, outcome: RateLimitOutcome) {
+        if let Some(observers) = &self.observers {
+            observers[index].decision(outcome);
+        }
+    }
+
     #[inline]
     fn bypassed(&self, key: &Key) -> bool {
         if !self.bypass_keys.is_empty() && self.bypass_keys.contains(key) {

@@ -1,6 +1,9 @@
 //! The validated configuration every clone of a retry layer shares.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use hardening_core::observe::RetryObserver;
 
 use hardening_core::clock::Clock;
 use http::header::HeaderName;
@@ -24,4 +27,5 @@ pub(crate) struct Config {
     pub(crate) max_retry_after: Duration,
     pub(crate) random: Random,
     pub(crate) clock: Box<dyn Clock>,
+    pub(crate) observer: Option<Arc<dyn RetryObserver>>,
 }

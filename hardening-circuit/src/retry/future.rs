@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hardening_core::observe::RetryOutcome;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{sleep_until, Instant, Sleep};
@@ -236,10 +237,16 @@ where
                     };
                     if let Ok(res) = &outcome {
                         if retry.config.classifier.surely_returns_status(res.status()) {
+                            if let Some(observer) = &retry.config.observer {
+                                observer.attempt(RetryOutcome::Returned);
+                            }
                             return Poll::Ready(outcome);
                         }
                     }
                     if !retry.next.as_ref().is_some_and(|r| r.body().can_replay()) {
+                        if let Some(observer) = &retry.config.observer {
+                            observer.attempt(RetryOutcome::Returned);
+                        }
                         return Poll::Ready(outcome);
                     }
                     let remaining = this

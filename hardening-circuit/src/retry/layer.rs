@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hardening_core::clock::{Clock, MonotonicClock};
+use hardening_core::observe::RetryObserver;
 use http::header::HeaderName;
 use tower_layer::Layer;
 
@@ -185,6 +186,7 @@ impl RetryLayer {
                 max_retry_after: Duration::ZERO,
                 random: Random(Box::new(DefaultRandom::new())),
                 clock: Box::new(MonotonicClock::new()),
+                observer: None,
             }),
         }
     }
@@ -224,6 +226,7 @@ pub struct RetryBuilder {
     max_retry_after: Duration,
     random: Option<Box<dyn RandomSource>>,
     clock: Option<Arc<dyn Clock>>,
+    observer: Option<Arc<dyn RetryObserver>>,
 }
 
 enum BudgetChoice {
@@ -247,6 +250,7 @@ impl Default for RetryBuilder {
             max_retry_after: Duration::from_secs(30),
             random: None,
             clock: None,
+            observer: None,
         }
     }
 }
@@ -307,6 +311,14 @@ impl RetryBuilder {
     /// layers to share it.
     pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = BudgetChoice::Given(budget);
+        self
+    }
+
+    /// Reports each attempt's outcome and each use of `Retry-After` to
+    /// `observer` (e.g. `hardening-metrics`' `LayerMetrics::retry`).
+    /// Without one the retry path pays a single branch.
+    pub fn observer(mut self, observer: impl RetryObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -453,6 +465,7 @@ impl RetryBuilder {
                     Some(clock) => Box::new(clock),
                     None => Box::new(MonotonicClock::new()),
                 },
+                observer: self.observer,
             }),
         })
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hardening_core::observe::{RetryAfterUse, RetryObserver, RetryOutcome};
 use hardening_core::retry_after;
 use http::StatusCode;
 
@@ -45,12 +46,68 @@ impl Stop {
     }
 }
 
+/// Tells `observer` what was decided.
+#[cold]
+fn report(observer: &dyn RetryObserver, next: Next, server_delay: bool) {
+    let outcome = match next {
+        Next::Retry { .. } => {
+            if server_delay {
+                observer.retry_after(RetryAfterUse::Honoured);
+            }
+            RetryOutcome::Retried
+        }
+        Next::Return(Stop::Classified) => RetryOutcome::Returned,
+        Next::Return(Stop::CircuitOpen | Stop::Overloaded) => RetryOutcome::Overloaded,
+        Next::Return(Stop::AttemptsExhausted) => RetryOutcome::AttemptsExhausted,
+        Next::Return(Stop::RetryAfterTooLong) => {
+            observer.retry_after(RetryAfterUse::Capped);
+            RetryOutcome::RetryAfterTooLong
+        }
+        Next::Return(Stop::DeadlineTooClose) => RetryOutcome::DeadlineTooClose,
+        Next::Return(Stop::BudgetExhausted) => RetryOutcome::BudgetExhausted,
+    };
+    observer.attempt(outcome);
+}
+
 impl Config {
     /// The decision after attempt number `attempt` (1-based) ended with
     /// `outcome`. `previous` is the previous backoff wait, `remaining` the
     /// time left before the deadline. Withdraws from the budget when it
     /// decides to retry.
     pub(crate) fn after_attempt(
+        &self,
+        attempt: u32,
+        outcome: AttemptOutcome<'_>,
+        previous: Duration,
+        remaining: Option<Duration>,
+    ) -> Next {
+        let (next, server_delay) = self.decide(attempt, outcome, previous, remaining);
+        if let Some(observer) = &self.observer {
+            report(&**observer, next, server_delay);
+        }
+        next
+    }
+
+    /// The decision, and whether the upstream asked for a delay.
+    fn decide(
+        &self,
+        attempt: u32,
+        outcome: AttemptOutcome<'_>,
+        previous: Duration,
+        remaining: Option<Duration>,
+    ) -> (Next, bool) {
+        let next = self.decide_inner(attempt, outcome, previous, remaining);
+        let asked = matches!(
+            outcome,
+            AttemptOutcome::Response { status, headers }
+                if (status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE)
+                    && headers.contains_key(http::header::RETRY_AFTER)
+        );
+        (next, asked)
+    }
+
+    fn decide_inner(
         &self,
         attempt: u32,
         outcome: AttemptOutcome<'_>,

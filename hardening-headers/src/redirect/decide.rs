@@ -2,10 +2,12 @@
 //! request head.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::header::HOST;
 use http::{HeaderValue, Method, Request, StatusCode};
 
+use hardening_core::observe::RedirectObserver;
 use hardening_core::proxy::is_loopback;
 use hardening_core::{PathPrefix, Scheme, TrustedProxies};
 
@@ -58,6 +60,7 @@ pub(crate) struct RedirectPolicy {
     pub(crate) port_suffix: Box<str>,
     pub(crate) status: RedirectStatus,
     pub(crate) hsts: Option<HeaderValue>,
+    pub(crate) observer: Option<Arc<dyn RedirectObserver>>,
 }
 
 /// What to do with a request.

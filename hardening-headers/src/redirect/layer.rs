@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use hardening_core::observe::RedirectObserver;
 use hardening_core::TrustedProxies;
 
 use super::decide::{HostPattern, RedirectPolicy, RedirectStatus};
@@ -68,6 +69,7 @@ pub struct HttpsRedirectBuilder {
     https_port: u16,
     status: RedirectStatus,
     hsts: Option<StrictTransportSecurity>,
+    observer: Option<Arc<dyn RedirectObserver>>,
 }
 
 impl Default for HttpsRedirectBuilder {
@@ -82,11 +84,21 @@ impl Default for HttpsRedirectBuilder {
             https_port: 443,
             status: RedirectStatus::default(),
             hsts: Some(StrictTransportSecurity::default()),
+            observer: None,
         }
     }
 }
 
 impl HttpsRedirectBuilder {
+    /// Reports every redirect and every refused host to `observer` (e.g.
+    /// `hardening-metrics`' `LayerMetrics::redirect`). Requests passed on
+    /// are not reported; without an observer the layer pays one branch per
+    /// redirect, none per request passed on.
+    pub fn observer(mut self, observer: impl RedirectObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Allows redirects to `host` (`example.com`, `*.example.com` for every
     /// subdomain, an IP address). Matching ignores case and the request's
     /// port.
@@ -237,6 +249,7 @@ impl HttpsRedirectBuilder {
                     // promote the shared buffer now, not on the first request
                     drop(value.clone());
                 }),
+                observer: self.observer,
             }),
         })
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use hardening_core::observe::RedirectOutcome;
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -57,6 +58,9 @@ where
                 ResponseFuture::inner(self.inner.call(req), hsts)
             }
             Decision::Redirect { status, location } => {
+                if let Some(observer) = &self.policy.observer {
+                    observer.redirect(RedirectOutcome::Redirected);
+                }
                 let mut response = Response::new(ResBody::default());
                 *response.status_mut() = status;
                 response
@@ -65,6 +69,9 @@ where
                 ResponseFuture::ready(response)
             }
             Decision::Reject => {
+                if let Some(observer) = &self.policy.observer {
+                    observer.redirect(RedirectOutcome::RejectedHost);
+                }
                 let mut response = Response::new(ResBody::default());
                 *response.status_mut() = http::StatusCode::BAD_REQUEST;
                 ResponseFuture::ready(response)

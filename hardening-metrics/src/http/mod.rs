@@ -78,6 +78,7 @@ mod service;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
+pub(crate) use instruments::Buckets;
 pub use instruments::{BODY_ERROR, BODY_SIZE_BUCKETS, DURATION_BUCKETS};
 pub use layer::{HttpMetricsBuilder, HttpMetricsLayer, DEFAULT_MAX_ROUTES};
 pub use route::{ClassifyRoute, DefaultRoute, OVERFLOW_ROUTE, UNMATCHED_ROUTE};

@@ -21,6 +21,7 @@ use std::time::SystemTime;
 
 use axum::extract::Request;
 use axum::Router;
+use hardening_metrics::layers::LayerMetrics;
 use hardening_ratelimit::{
     AuthenticatedUser, ClientIp, Policy, RateLimitLayer, RedisStore, UserOrIp,
 };
@@ -35,14 +36,17 @@ pub(crate) async fn apply(
     router: Router,
     config: &Config,
     tokens: &TokenKey,
+    metrics: &LayerMetrics,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     let client_ip = ClientIp::trusting(config.trusted_proxies.clone());
     let [auth, api, llm] = Policy::defaults();
-    let builder = RateLimitLayer::builder().policies([
-        auth.key(client_ip.clone()),
-        api.key(UserOrIp::new(client_ip.clone())),
-        llm.key(UserOrIp::new(client_ip)),
-    ]);
+    let builder = RateLimitLayer::builder()
+        .observer(metrics.ratelimit())
+        .policies([
+            auth.key(client_ip.clone()),
+            api.key(UserOrIp::new(client_ip.clone())),
+            llm.key(UserOrIp::new(client_ip)),
+        ]);
 
     let router = match &config.redis_url {
         // REDIS_URL: one limit shared by every replica. If Redis goes away

@@ -71,8 +71,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let upstream = Upstream::start(&config).await?;
-    let probes = probes::Probes::new(&config, &upstream).await?;
+    // Built first: every layer below reports into its registry.
+    let metrics = metrics::Metrics::new();
+    let upstream = Upstream::start(&config, metrics.layers()).await?;
+    let probes = probes::Probes::new(&config, &upstream, metrics.layers()).await?;
 
     let tokens = match &config.token_secret {
         Some(secret) => TokenKey::new(secret.as_bytes())?,
@@ -82,14 +84,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         upstream,
         tokens: tokens.clone(),
     });
-    let app = limits::apply(app, &config, &tokens).await?;
-    let metrics = metrics::Metrics::new();
+    let app = limits::apply(app, &config, &tokens, metrics.layers()).await?;
     let app = metrics.apply(app);
     let app = baseline::body_limits(app);
     let app = probes.apply(app);
     let app = baseline::cors(app, &config.cors_origins);
     let app = baseline::catch_panic(app);
-    let app = security::apply(app, &config)?;
+    let app = security::apply(app, &config, metrics.layers())?;
     let app = baseline::compression(app);
     let app = baseline::problem_details(app);
     let app = logging::apply(app);

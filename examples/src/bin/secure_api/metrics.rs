@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::Router;
 use hardening_metrics::exposition::MetricsService;
 use hardening_metrics::http::HttpMetricsLayer;
+use hardening_metrics::layers::LayerMetrics;
 use prometheus_client::registry::Registry;
 
 /// The admin address when `METRICS_ADDR` is not set.
@@ -23,13 +24,25 @@ pub(crate) const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 pub(crate) struct Metrics {
     registry: Registry,
     http: HttpMetricsLayer,
+    layers: LayerMetrics,
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
         let http = HttpMetricsLayer::new(&mut registry);
-        Self { registry, http }
+        let layers = LayerMetrics::new(&mut registry);
+        Self {
+            registry,
+            http,
+            layers,
+        }
+    }
+
+    /// The observers of the hardening layers (breaker, retry, health,
+    /// redirect, rate limits), recording into the same registry.
+    pub(crate) fn layers(&self) -> &LayerMetrics {
+        &self.layers
     }
 
     /// Records the routes of `router` (429s from the limits included, since

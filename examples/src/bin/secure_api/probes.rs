@@ -28,6 +28,7 @@ use std::time::Duration;
 use axum::Router;
 use hardening_health::checks::{BreakerCheck, RedisPing, TcpCheck};
 use hardening_health::{Check, Criticality, Details, Health, ShutdownPhases};
+use hardening_metrics::layers::LayerMetrics;
 
 use crate::cli::Config;
 use crate::upstream::Upstream;
@@ -45,6 +46,7 @@ impl Probes {
     pub(crate) async fn new(
         config: &Config,
         upstream: &Upstream,
+        metrics: &LayerMetrics,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let drain_delay = env_millis("DRAIN_DELAY_MS", Health::DEFAULT_DRAIN_DELAY)?;
         let cache_ttl = env_millis("HEALTH_CACHE_TTL_MS", Check::DEFAULT_TTL)?;
@@ -64,7 +66,8 @@ impl Probes {
             .release_id(env!("CARGO_PKG_VERSION"))
             .description("hardening example API")
             .details(details)
-            .drain_delay(drain_delay);
+            .drain_delay(drain_delay)
+            .observer(metrics.health());
 
         health = health
             .check(

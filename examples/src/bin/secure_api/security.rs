@@ -37,6 +37,7 @@ use hardening_headers::CspReportLayer;
 use hardening_headers::{
     CspNonce, HttpsRedirectLayer, SecureCookiesLayer, SecurityHeadersLayer, StrictTransportSecurity,
 };
+use hardening_metrics::layers::LayerMetrics;
 use hardening_ratelimit::{ClientIp, Policy, Quota, RateLimitLayer};
 
 use crate::cli::Config;
@@ -60,7 +61,11 @@ const PLAIN_HTTP_PATHS: &[&str] = &["/livez", "/readyz", "/health"];
 
 /// Adds the security headers (outermost, so the redirect and 400 answers get
 /// them too) and the HTTPS redirect.
-pub(crate) fn apply(router: Router, config: &Config) -> Result<Router, Box<dyn Error>> {
+pub(crate) fn apply(
+    router: Router,
+    config: &Config,
+    metrics: &LayerMetrics,
+) -> Result<Router, Box<dyn Error>> {
     let hsts = StrictTransportSecurity::default();
     let api = SecurityHeadersLayer::api_builder()
         .content_security_policy(api_policy())
@@ -88,7 +93,8 @@ pub(crate) fn apply(router: Router, config: &Config) -> Result<Router, Box<dyn E
         .trusted_proxies(config.trusted_proxies.clone())
         .exempt_localhost(true)
         // HSTS comes from the headers layer, from the same scheme decision
-        .no_hsts();
+        .no_hsts()
+        .observer(metrics.redirect());
     for path in PLAIN_HTTP_PATHS {
         redirect = redirect.exempt_path(*path);
     }

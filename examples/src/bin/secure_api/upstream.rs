@@ -26,6 +26,7 @@ use axum::Json;
 use bytes::Bytes;
 use hardening_circuit::retry::{Backoff, DefaultClassifier, RetryLayer, IDEMPOTENCY_KEY};
 use hardening_circuit::{BoxError, Breaker, CircuitBreakerLayer, CircuitOpen, SlidingWindow};
+use hardening_metrics::layers::LayerMetrics;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -68,7 +69,10 @@ struct Inner {
 }
 
 impl Upstream {
-    pub(crate) async fn start(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+    pub(crate) async fn start(
+        config: &Config,
+        metrics: &LayerMetrics,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let endpoint: Uri = match &config.upstream {
             Some(url) => url
                 .parse()
@@ -105,6 +109,7 @@ impl Upstream {
             .max_open_duration(Duration::from_secs(60))
             .half_open_probes(2)
             .half_open_timeout(Duration::from_secs(15))
+            .observer(metrics.circuit())
             .build()?;
         let breaker = layer.breaker().clone();
 
@@ -125,6 +130,7 @@ impl Upstream {
                 StatusCode::SERVICE_UNAVAILABLE,
                 StatusCode::GATEWAY_TIMEOUT,
             ]))
+            .observer(metrics.retry("llm_upstream"))
             .build()?;
 
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
