@@ -461,10 +461,15 @@ pub(crate) fn percent_decode_lossy(input: &[u8]) -> String {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
-        // Copy the run up to the next `%` or `+` in one go.
-        let run = memchr::memchr2(b'%', b'+', &input[i..]).unwrap_or(input.len() - i);
-        out.extend_from_slice(&input[i..i + run]);
-        i += run;
+        // Copy the run up to the next `%` or `+` in one go (a plain loop:
+        // in hostile input escapes come every three bytes, too dense for
+        // `memchr`'s per-call setup).
+        let mut j = i;
+        while j < input.len() && input[j] != b'%' && input[j] != b'+' {
+            j += 1;
+        }
+        out.extend_from_slice(&input[i..j]);
+        i = j;
         if i == input.len() {
             break;
         }

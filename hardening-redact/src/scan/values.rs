@@ -162,7 +162,7 @@ fn encoded_separator_before(bytes: &[u8], i: usize) -> bool {
 /// This runs for every `=` and `:` of every line, so it only looks at the
 /// last three letters of the key; the rare keys that pass go on to
 /// [`key_value_slow`].
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn key_value(
     scanner: &Scanner,
