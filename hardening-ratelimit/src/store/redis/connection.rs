@@ -18,7 +18,7 @@ use crate::policy::Policy;
 use crate::store::memory::InMemoryStore;
 use crate::store::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
 
-/// What a [`RedisStore`] does when Redis is down, too slow, or answers an
+/// What a [`RedisStore`](super::RedisStore) does when Redis is down, too slow, or answers an
 /// error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FailurePolicy {
