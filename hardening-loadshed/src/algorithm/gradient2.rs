@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::baseline::{BaselineRtt, Step};
-use super::{check_bounds, to_limit, LimitAlgorithm, WindowSample};
-use crate::error::{check_range, invalid, ConfigError};
+use super::{check_bounds, check_probe, to_limit, LimitAlgorithm, WindowSample};
+use crate::error::{check_range, ConfigError};
 
 /// The component named in this module's configuration errors.
 const COMPONENT: &str = "Gradient2";
@@ -153,22 +153,7 @@ impl Gradient2Builder {
             1.0,
             "0 < smoothing ≤ 1",
         )?;
-        let fraction = check_range(
-            COMPONENT,
-            "probe_fraction",
-            self.probe_fraction,
-            0.1,
-            0.9,
-            "0.1..=0.9",
-        )?;
-        if self.probe_interval == Some(Duration::ZERO) {
-            return Err(invalid(
-                COMPONENT,
-                "probe_interval",
-                Duration::ZERO,
-                "a positive duration or None",
-            ));
-        }
+        let fraction = check_probe(COMPONENT, self.probe_fraction, self.probe_interval)?;
         Ok(Gradient2 {
             limit: f64::from(self.initial),
             min: self.min,

@@ -227,6 +227,27 @@ pub(crate) fn check_bounds(
     Ok(())
 }
 
+/// Validates the minimum-RTT re-probing settings Gradient2 and Vegas share:
+/// `probe_fraction` in `0.1..=0.9` (returned) and a non-zero
+/// `probe_interval`.
+pub(crate) fn check_probe(
+    component: &'static str,
+    fraction: f64,
+    interval: Option<std::time::Duration>,
+) -> Result<f64, ConfigError> {
+    let fraction =
+        crate::error::check_range(component, "probe_fraction", fraction, 0.1, 0.9, "0.1..=0.9")?;
+    if interval == Some(std::time::Duration::ZERO) {
+        return Err(invalid(
+            component,
+            "probe_interval",
+            std::time::Duration::ZERO,
+            "a positive duration or None",
+        ));
+    }
+    Ok(fraction)
+}
+
 /// Rounds and clamps a controller's internal estimate to its bounds.
 pub(crate) fn to_limit(estimate: f64, min: u32, max: u32) -> u32 {
     if estimate.is_nan() {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::baseline::{BaselineRtt, Step};
-use super::{check_bounds, to_limit, LimitAlgorithm, WindowSample};
+use super::{check_bounds, check_probe, to_limit, LimitAlgorithm, WindowSample};
 use crate::error::{check_range, invalid, ConfigError};
 
 /// The component named in this module's configuration errors.
@@ -165,22 +165,7 @@ impl VegasBuilder {
             1.0,
             "0 < smoothing ≤ 1",
         )?;
-        let fraction = check_range(
-            COMPONENT,
-            "probe_fraction",
-            self.probe_fraction,
-            0.1,
-            0.9,
-            "0.1..=0.9",
-        )?;
-        if self.probe_interval == Some(Duration::ZERO) {
-            return Err(invalid(
-                COMPONENT,
-                "probe_interval",
-                Duration::ZERO,
-                "a positive duration or None",
-            ));
-        }
+        let fraction = check_probe(COMPONENT, self.probe_fraction, self.probe_interval)?;
         Ok(Vegas {
             limit: f64::from(self.initial),
             min: self.min,
