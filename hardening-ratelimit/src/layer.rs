@@ -211,7 +211,9 @@ impl<St> RateLimitBuilder<St> {
     /// Reports every decision (admitted, rejected, bypassed, store error)
     /// of each policy to `observer` (e.g. `hardening-metrics`'
     /// `LayerMetrics::ratelimit`), bound once per policy by its name when
-    /// the layer is built. Without one the request path pays one branch.
+    /// the layer is built, and hands each policy's observer to the store
+    /// ([`RateLimitStore::observe`]) for its state, fallback, overflow and
+    /// tracked-key figures. Without one the request path pays one branch.
     pub fn observer(mut self, observer: impl RateLimitObserver) -> Self {
         self.observer = Some(Arc::new(observer));
         self
@@ -382,7 +384,11 @@ impl<St> RateLimitBuilder<St> {
         let observers = self.observer.as_ref().map(|o| {
             self.policies
                 .iter()
-                .map(|p| o.policy(p.name()))
+                .map(|p| {
+                    let observer = o.policy(p.name());
+                    self.store.observe(p, &observer);
+                    observer
+                })
                 .collect::<Box<[_]>>()
         });
         let entries = self

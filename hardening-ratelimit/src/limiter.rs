@@ -123,7 +123,10 @@ impl<St> Limiter<St> {
                     }
                     match self.missing_key {
                         MissingKey::SharedKey => Key::unknown(),
-                        MissingKey::Allow => continue,
+                        MissingKey::Allow => {
+                            self.observe(index, RateLimitOutcome::Bypassed);
+                            continue;
+                        }
                         MissingKey::Reject => {
                             return Plan::Respond(Box::new(self.reject_missing(entry)));
                         }
@@ -159,14 +162,7 @@ impl<St> Limiter<St> {
         };
         let matched = checks.as_slice();
         if let Some(observers) = &self.observers {
-            for ((index, _), outcome) in matched.iter().zip(decision.outcomes()) {
-                let observed = if outcome.allowed {
-                    RateLimitOutcome::Admitted
-                } else {
-                    RateLimitOutcome::Rejected
-                };
-                observers[*index].decision(observed);
-            }
+            self.report(observers, matched, &decision);
         }
         if decision.is_allowed() {
             Verdict::Admit(self.headers_on_allowed.then(|| {
@@ -185,6 +181,29 @@ impl<St> Limiter<St> {
                 &decision,
                 self.legacy_headers,
             )))
+        }
+    }
+
+    /// Tells each matched policy's observer its outcome (and whether the
+    /// store decided without its shared state).
+    #[inline]
+    fn report(
+        &self,
+        observers: &[Arc<dyn PolicyObserver>],
+        matched: &[Matched],
+        decision: &Decision,
+    ) {
+        let fallback = decision.is_fallback();
+        for ((index, _), outcome) in matched.iter().zip(decision.outcomes()) {
+            let observer = &observers[*index];
+            observer.decision(if outcome.allowed {
+                RateLimitOutcome::Admitted
+            } else {
+                RateLimitOutcome::Rejected
+            });
+            if fallback {
+                observer.fallback_decision();
+            }
         }
     }
 

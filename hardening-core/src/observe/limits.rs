@@ -44,6 +44,8 @@ label_enum! {
         LocalFallback => "local_fallback",
         /// The shared store is down; requests are admitted unlimited.
         FailOpen => "fail_open",
+        /// The shared store is down; requests are refused (`503`).
+        FailClosed => "fail_closed",
     }
 }
 
@@ -61,13 +63,18 @@ pub trait PolicyObserver: Send + Sync + 'static {
         let _ = outcome;
     }
 
-    /// A decision was taken by the local fallback while the store was down.
+    /// A decision was taken without the shared store while it was down
+    /// (by the local fallback, or admitted under fail-open); it is also
+    /// reported to [`decision`](Self::decision).
     fn fallback_decision(&self) {}
 
-    /// A key had no slot of its own and used the shared overflow bucket.
+    /// A request whose key had no slot of its own (the store was full for
+    /// this policy) was counted under the shared overflow bucket.
     fn overflow(&self) {}
 
-    /// The store moved to `state`.
+    /// The store moved to `state` (also called once when the policy is
+    /// bound to a store that is not [`StoreState::Up`]). Rare: never on the
+    /// request path of a healthy store.
     fn store_state(&self, state: StoreState) {
         let _ = state;
     }

@@ -4,11 +4,12 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use hardening_core::clock::duration_to_nanos;
+use hardening_core::observe::{PolicyObserver, RateLimitStats};
 
 use super::{Decision, MaybeReady, PolicyCheck, PolicyOutcome, RateLimitStore, StoreError};
 use crate::gcra::{Gcra, GcraStep};
@@ -98,6 +99,17 @@ type KeyHasher = foldhash::quality::RandomState;
 struct PolicyCounters {
     tracked: AtomicUsize,
     overflowed: AtomicU64,
+    /// Told about overflow use (the first observer bound to the policy).
+    observer: OnceLock<Arc<dyn PolicyObserver>>,
+}
+
+/// Reads a policy's tracked keys when metrics are collected.
+struct TrackedKeys(Arc<PolicyCounters>);
+
+impl RateLimitStats for TrackedKeys {
+    fn tracked_keys(&self) -> u64 {
+        self.0.tracked.load(Ordering::Relaxed) as u64
+    }
 }
 
 /// A `(policy, key)` in 16 bytes, exact (no hashing of the identity):
@@ -416,11 +428,15 @@ impl InMemoryStore {
         self.compact.len() + self.map.len()
     }
 
+    /// Moves `key` to its policy's overflow bucket (a cold path: the
+    /// policy's share of the store is full and the key is new).
     fn overflow_key(&self, key: &mut MapKey) {
         let policy = key.policy();
-        self.counters(policy)
-            .overflowed
-            .fetch_add(1, Ordering::Relaxed);
+        let counters = self.counters(policy);
+        counters.overflowed.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = counters.observer.get() {
+            observer.overflow();
+        }
         *key = MapKey::Compact(CompactKey::new(policy, KIND_OVERFLOW, 0, 0));
     }
 
@@ -599,6 +615,16 @@ impl RateLimitStore for InMemoryStore {
             many => self.check_many(many, now),
         };
         MaybeReady::Ready(Ok(decision))
+    }
+
+    /// Reports `policy`'s overflow-bucket use to `observer` and attaches a
+    /// reader of its tracked keys (the first observer bound to a policy
+    /// name wins; the request path of a tracked key never reads it).
+    fn observe(&self, policy: &Policy, observer: &Arc<dyn PolicyObserver>) {
+        let counters = self.counters(policy.id());
+        if counters.observer.set(Arc::clone(observer)).is_ok() {
+            observer.attach(Arc::new(TrackedKeys(counters)));
+        }
     }
 }
 

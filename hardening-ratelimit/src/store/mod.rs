@@ -58,7 +58,10 @@ mod redis;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use hardening_core::observe::PolicyObserver;
 
 use crate::key::Key;
 use crate::policy::{Policy, PolicyId};
@@ -138,13 +141,33 @@ pub trait RateLimitStore: Send + Sync + 'static {
     /// Must not block; everything the returned future needs is copied out
     /// of `checks` before returning.
     fn check(&self, checks: &[PolicyCheck<'_>], now: Duration) -> MaybeReady<Self::Future>;
+
+    /// Binds `observer` to `policy`: called once per policy by
+    /// [`RateLimitBuilder::build`](crate::RateLimitBuilder::build) when the
+    /// layer has an observer, before it decides anything. A store reports
+    /// what only it knows through it: its state
+    /// ([`PolicyObserver::store_state`], on changes only), the requests it
+    /// sent to an overflow bucket ([`PolicyObserver::overflow`]), and a
+    /// reader of the keys it tracks ([`PolicyObserver::attach`]). Decisions,
+    /// and decisions taken without the shared store
+    /// ([`Decision::is_fallback`]), are reported by the layer.
+    ///
+    /// The default does nothing. When several layers bind the same policy
+    /// name to one store, a store may keep the first observer only.
+    fn observe(&self, policy: &Policy, observer: &Arc<dyn PolicyObserver>) {
+        let _ = (policy, observer);
+    }
 }
 
-impl<S: RateLimitStore + ?Sized> RateLimitStore for std::sync::Arc<S> {
+impl<S: RateLimitStore + ?Sized> RateLimitStore for Arc<S> {
     type Future = S::Future;
 
     fn check(&self, checks: &[PolicyCheck<'_>], now: Duration) -> MaybeReady<Self::Future> {
         (**self).check(checks, now)
+    }
+
+    fn observe(&self, policy: &Policy, observer: &Arc<dyn PolicyObserver>) {
+        (**self).observe(policy, observer);
     }
 }
 
@@ -229,6 +252,7 @@ pub struct PolicyOutcome {
 pub struct Decision {
     inline: [PolicyOutcome; 1],
     len: u8,
+    fallback: bool,
     spill: Vec<PolicyOutcome>,
 }
 
@@ -243,8 +267,26 @@ impl Decision {
                 retry_after: Duration::ZERO,
             }],
             len: 0,
+            fallback: false,
             spill: Vec::new(),
         }
+    }
+
+    /// Marks the decision as taken without the shared store, while it was
+    /// down (by a local fallback, or admitted under fail-open). The layer
+    /// reports such decisions to
+    /// [`PolicyObserver::fallback_decision`].
+    #[must_use]
+    pub fn with_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
+    }
+
+    /// Whether the decision was taken without the shared store (see
+    /// [`with_fallback`](Self::with_fallback)).
+    #[inline]
+    pub fn is_fallback(&self) -> bool {
+        self.fallback
     }
 
     /// A decision with one outcome.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 use hardening_core::clock::duration_to_nanos;
+use hardening_core::observe::StoreState;
 
 use super::health::Health;
 use super::script::{outcome_from_nanos, parse_reply, KeyList, SCRIPT};
@@ -36,6 +37,15 @@ pub enum FailurePolicy {
 }
 
 impl FailurePolicy {
+    /// The store state this policy means while Redis is down.
+    pub(super) fn store_state(self) -> StoreState {
+        match self {
+            FailurePolicy::FailOpen => StoreState::FailOpen,
+            FailurePolicy::FailClosed => StoreState::FailClosed,
+            FailurePolicy::Local => StoreState::LocalFallback,
+        }
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             FailurePolicy::FailOpen => "fail-open",
@@ -170,7 +180,7 @@ impl Inner {
         error: Option<StoreError>,
     ) -> Result<Decision, StoreError> {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        match self.failure_policy {
+        let decision = match self.failure_policy {
             FailurePolicy::FailOpen => Ok(checks
                 .iter()
                 .map(|c| outcome_from_nanos(true, c.policy().gcra().decide(0, 0)))
@@ -185,7 +195,8 @@ impl Inner {
                     Err(StoreError::new("local fallback store unavailable"))
                 }
             },
-        }
+        };
+        decision.map(Decision::with_fallback)
     }
 
     /// A local rejection when every one of `keys` is known to be limited at

@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use hardening_core::observe::{PolicyObserver, StoreState};
 use hardening_core::Clock;
 
 /// Which way one request goes.
@@ -32,6 +33,9 @@ pub(super) struct Health {
     warn_interval: u64,
     /// Failures not warned about since the last warning.
     suppressed: AtomicU64,
+    /// Observers told about every change of `down`, with the state a
+    /// failure means (per the failure policy). Locked on changes only.
+    watchers: Mutex<Vec<(Arc<dyn PolicyObserver>, StoreState)>>,
 }
 
 impl fmt::Debug for Health {
@@ -52,6 +56,28 @@ impl Health {
             last_warning: AtomicU64::new(0),
             warn_interval,
             suppressed: AtomicU64::new(0),
+            watchers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Tells `observer` the current state now and after every change;
+    /// `down` is what a failure means.
+    pub(super) fn watch(&self, observer: Arc<dyn PolicyObserver>, down: StoreState) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.is_up() {
+            observer.store_state(down);
+        }
+        watchers.push((observer, down));
+    }
+
+    /// Reports the current state to every watcher. Read under the lock, so
+    /// when two changes race the last report is the state that holds.
+    #[cold]
+    fn changed(&self) {
+        let watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        let up = self.is_up();
+        for (observer, down) in watchers.iter() {
+            observer.store_state(if up { StoreState::Up } else { *down });
         }
     }
 
@@ -85,6 +111,7 @@ impl Health {
     /// Redis answered.
     pub(super) fn succeeded(&self) {
         if self.down.swap(false, Ordering::AcqRel) {
+            self.changed();
             tracing::info!(
                 target: "hardening_ratelimit",
                 "Redis rate limit store is answering again; shared limits restored"
@@ -97,7 +124,9 @@ impl Health {
         let now = self.clock.now_nanos();
         self.retry_at
             .store(now.saturating_add(self.retry_interval), Ordering::Release);
-        self.down.store(true, Ordering::Release);
+        if !self.down.swap(true, Ordering::AcqRel) {
+            self.changed();
+        }
         let last = self.last_warning.load(Ordering::Acquire);
         let due = last == 0 || now >= (last - 1).saturating_add(self.warn_interval);
         if due
@@ -151,5 +180,41 @@ mod tests {
         health.succeeded();
         assert!(health.is_up());
         assert_eq!(health.route(), Route::Redis);
+    }
+
+    #[derive(Default)]
+    struct States(std::sync::Mutex<Vec<StoreState>>);
+
+    impl PolicyObserver for States {
+        fn store_state(&self, state: StoreState) {
+            self.0.lock().unwrap().push(state);
+        }
+    }
+
+    #[test]
+    fn watchers_hear_each_change_once() {
+        let health = Health::new(Arc::new(FakeClock::new()), 0, 0);
+        let up_at_bind = Arc::new(States::default());
+        health.watch(up_at_bind.clone(), StoreState::LocalFallback);
+        health.succeeded();
+        assert!(
+            up_at_bind.0.lock().unwrap().is_empty(),
+            "no change, no call"
+        );
+        health.failed(&"refused", "local");
+        health.failed(&"refused", "local");
+        let down_at_bind = Arc::new(States::default());
+        health.watch(down_at_bind.clone(), StoreState::FailOpen);
+        health.succeeded();
+        health.succeeded();
+        assert_eq!(
+            *up_at_bind.0.lock().unwrap(),
+            [StoreState::LocalFallback, StoreState::Up]
+        );
+        assert_eq!(
+            *down_at_bind.0.lock().unwrap(),
+            [StoreState::FailOpen, StoreState::Up],
+            "told the current state when bound"
+        );
     }
 }

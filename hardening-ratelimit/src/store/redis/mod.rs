@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hardening_core::clock::duration_to_nanos;
+use hardening_core::observe::PolicyObserver;
 
 use self::connection::Inner;
 use self::health::Route;
@@ -330,5 +331,19 @@ impl RateLimitStore for RedisStore {
         MaybeReady::Pending(RedisDecisionFuture {
             inner: Box::pin(Arc::clone(inner).decide_remote(cmd, keys, owned, now)),
         })
+    }
+
+    /// Reports Redis up / down (as the failure policy's state) on every
+    /// change, and binds the local fallback store (tracked keys, overflow).
+    /// Decisions the failure policy takes are marked
+    /// [`Decision::is_fallback`].
+    fn observe(&self, policy: &Policy, observer: &Arc<dyn PolicyObserver>) {
+        let inner = &self.inner;
+        inner
+            .health
+            .watch(Arc::clone(observer), inner.failure_policy.store_state());
+        if let Some(local) = &inner.local {
+            local.observe(policy, observer);
+        }
     }
 }
