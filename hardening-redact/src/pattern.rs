@@ -35,6 +35,27 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    /// The pattern's name in metrics (the `rule` label of
+    /// `hardening_redactions_total`): `auth_scheme`, `jwt`,
+    /// `aws_access_key_id`, `github_token`, `stripe_key`, `slack_token`,
+    /// `private_key`, `url_userinfo`, `query_param`, `key_value`,
+    /// `card_number`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Pattern::AuthScheme => "auth_scheme",
+            Pattern::Jwt => "jwt",
+            Pattern::AwsAccessKeyId => "aws_access_key_id",
+            Pattern::GitHubToken => "github_token",
+            Pattern::StripeKey => "stripe_key",
+            Pattern::SlackToken => "slack_token",
+            Pattern::PrivateKey => "private_key",
+            Pattern::UrlUserinfo => "url_userinfo",
+            Pattern::QueryParam => "query_param",
+            Pattern::KeyValue => "key_value",
+            Pattern::CardNumber => "card_number",
+        }
+    }
+
     /// Every built-in pattern.
     pub const ALL: [Pattern; 11] = [
         Pattern::AuthScheme,

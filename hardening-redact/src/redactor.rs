@@ -4,12 +4,14 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use hardening_core::observe::{RedactObserver, RedactRuleObserver};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::scan::names::{squash, DEFAULT_KEYWORDS, DEFAULT_QUALIFIERS};
 use crate::scan::{
-    merge, percent_decode_lossy, CustomPattern, PatternSet, Scanner, SensitiveNames, Span,
+    custom_rule, merge, pattern_rule, percent_decode_lossy, CustomPattern, PatternSet, Rule,
+    Scanner, SensitiveNames, Span, FIELD_NAME,
 };
 use crate::{ConfigError, Pattern};
 
@@ -52,6 +54,9 @@ struct Inner {
     scanner: Scanner,
     replacement: Box<str>,
     fingerprint_key: Option<Box<[u8]>>,
+    /// One per rule (indexed by [`Rule`]), bound by name when built;
+    /// `None` without an observer. Read only when something was found.
+    observers: Option<Box<[Arc<dyn RedactRuleObserver>]>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -107,7 +112,11 @@ impl Redactor {
     ) -> Cow<'a, str> {
         let mut spans: Vec<Span> = extra
             .into_iter()
-            .map(|(start, end)| Span { start, end })
+            .map(|(start, end)| Span {
+                start,
+                end,
+                rule: FIELD_NAME,
+            })
             .collect();
         self.inner.scanner.scan(text, &mut spans);
         if spans.is_empty() {
@@ -128,6 +137,7 @@ impl Redactor {
     /// otherwise whatever [`redact`](Self::redact) finds in it.
     pub fn redact_field<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
         if self.is_sensitive_field(name) {
+            self.count(FIELD_NAME);
             Cow::Owned(self.replacement_for(value).into_owned())
         } else {
             self.redact(value)
@@ -243,6 +253,7 @@ impl Redactor {
                     out.push_str(value);
                 } else if self.inner.scanner.names.is_sensitive(name.as_bytes()) {
                     changed = true;
+                    self.count(pattern_rule(Pattern::QueryParam));
                     let decoded = percent_decode_lossy(value.as_bytes());
                     out.push_str(&self.replacement_for(&decoded));
                 } else {
@@ -291,8 +302,25 @@ impl Redactor {
         r.strip_suffix(']').unwrap_or(r)
     }
 
+    /// Tells `rule`'s observer, if any, about one masked value.
+    #[inline]
+    pub(crate) fn count(&self, rule: Rule) {
+        if let Some(observers) = &self.inner.observers {
+            if let Some(observer) = observers.get(usize::from(rule)) {
+                observer.redacted(1);
+            }
+        }
+    }
+
     fn apply(&self, text: &str, spans: &mut Vec<Span>) -> String {
         crate::work::add(text.len());
+        if self.inner.observers.is_some() {
+            // Every finding counts for its rule, before overlapping ones
+            // are merged (a JWT after `Bearer ` counts for both).
+            for span in spans.iter() {
+                self.count(span.rule);
+            }
+        }
         merge(spans);
         let mut out = String::with_capacity(text.len() + spans.len() * 12);
         let mut last = 0;
@@ -416,6 +444,7 @@ pub struct RedactorBuilder {
     custom: Vec<(String, String)>,
     replacement: String,
     fingerprint_key: Option<Vec<u8>>,
+    observer: Option<Arc<dyn RedactObserver>>,
     error: Option<ConfigError>,
 }
 
@@ -435,8 +464,20 @@ impl RedactorBuilder {
             custom: Vec::new(),
             replacement: REDACTED.to_owned(),
             fingerprint_key: None,
+            observer: None,
             error: None,
         }
+    }
+
+    /// Reports every masked value, by rule, to `observer` (e.g.
+    /// `hardening-metrics`' `LayerMetrics::redact`): the built-in
+    /// patterns by [`Pattern::name`], `field_name` for values masked
+    /// because of their field's name, custom patterns by their names.
+    /// Rules are bound once, when the redactor is built. Without one, and
+    /// on clean text either way, scanning pays nothing for it.
+    pub fn observer(mut self, observer: impl RedactObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
     }
 
     fn fail(mut self, err: ConfigError) -> Self {
@@ -581,12 +622,30 @@ impl RedactorBuilder {
         keywords.dedup();
         let qualifiers: Vec<Vec<u8>> = self.qualifiers.iter().map(|k| squash(k)).collect();
         let names = SensitiveNames::new(&keywords, &qualifiers);
+        let observers = self.observer.as_ref().map(|o| {
+            let mut rules: Vec<Arc<dyn RedactRuleObserver>> = Pattern::ALL
+                .iter()
+                .enumerate()
+                .map(|(index, p)| {
+                    debug_assert_eq!(usize::from(pattern_rule(*p)), index);
+                    o.rule(p.name())
+                })
+                .collect();
+            debug_assert_eq!(rules.len(), usize::from(FIELD_NAME));
+            rules.push(o.rule("field_name"));
+            for (index, (name, _)) in self.custom.iter().enumerate() {
+                debug_assert_eq!(rules.len(), usize::from(custom_rule(index)));
+                rules.push(o.rule(name));
+            }
+            rules.into_boxed_slice()
+        });
         let scanner = Scanner::new(names, self.patterns, custom, &self.replacement);
         Ok(Redactor {
             inner: Arc::new(Inner {
                 scanner,
                 replacement: self.replacement.into_boxed_str(),
                 fingerprint_key: self.fingerprint_key.map(Vec::into_boxed_slice),
+                observers,
             }),
         })
     }

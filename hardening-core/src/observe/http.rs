@@ -1,5 +1,7 @@
 //! HTTPS redirects and redaction.
 
+use std::sync::Arc;
+
 use super::label_enum;
 
 label_enum! {
@@ -21,11 +23,19 @@ pub trait RedirectObserver: Send + Sync + 'static {
     }
 }
 
-/// What a redactor reports.
+/// Hands out the observer of each redaction rule, by its name (called
+/// once per rule when the redactor is built).
 pub trait RedactObserver: Send + Sync + 'static {
-    /// `count` values were masked by the rule called `rule` (a name from
-    /// the redactor's configuration, never the value).
-    fn redacted(&self, rule: &'static str, count: u64) {
-        let _ = (rule, count);
+    /// The observer of the rule called `rule`: a built-in pattern, the
+    /// field-name rule or a custom pattern's name, all from the
+    /// redactor's configuration, never from the text.
+    fn rule(&self, rule: &str) -> Arc<dyn RedactRuleObserver>;
+}
+
+/// What one redaction rule reports.
+pub trait RedactRuleObserver: Send + Sync + 'static {
+    /// `count` values were masked by this rule.
+    fn redacted(&self, count: u64) {
+        let _ = count;
     }
 }

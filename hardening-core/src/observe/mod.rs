@@ -72,7 +72,7 @@ pub use circuit::{
     RetryOutcome,
 };
 pub use health::{CheckObserver, CheckStatus, HealthObserver, ProbeKind};
-pub use http::{RedactObserver, RedirectObserver, RedirectOutcome};
+pub use http::{RedactObserver, RedactRuleObserver, RedirectObserver, RedirectOutcome};
 pub use limits::{
     ConcurrencyObserver, ConcurrencyStats, PolicyObserver, RateLimitObserver, RateLimitOutcome,
     RateLimitStats, StoreState,
@@ -97,6 +97,7 @@ opaque_debug!(
     CheckObserver,
     RedirectObserver,
     RedactObserver,
+    RedactRuleObserver,
     ConcurrencyObserver,
     ConcurrencyStats,
     RateLimitObserver,
@@ -190,14 +191,14 @@ mod tests {
         impl RetryObserver for Nothing {}
         impl CheckObserver for Nothing {}
         impl RedirectObserver for Nothing {}
-        impl RedactObserver for Nothing {}
+        impl RedactRuleObserver for Nothing {}
         impl PolicyObserver for Nothing {}
         Nothing.call(CallOutcome::Success);
         Nothing.transition(BreakerState::Closed, BreakerState::Open);
         Nothing.attempt(RetryOutcome::Retried);
         Nothing.finished(CheckStatus::Pass, std::time::Duration::ZERO, false);
         Nothing.redirect(RedirectOutcome::Redirected);
-        Nothing.redacted("email", 1);
+        Nothing.redacted(1);
         Nothing.decision(RateLimitOutcome::Admitted);
     }
 }

@@ -59,7 +59,8 @@ use std::time::Duration;
 use hardening_core::observe::{
     BreakerObserver, BreakerState, CallOutcome, CheckObserver, CheckStatus, CircuitObserver,
     ConcurrencyObserver, ConcurrencyStats, HealthObserver, PolicyObserver, ProbeKind,
-    RateLimitObserver, RateLimitOutcome, RateLimitStats, RedactObserver, RedirectObserver,
+    RateLimitObserver, RateLimitOutcome, RateLimitStats, RedactObserver, RedactRuleObserver,
+    RedirectObserver,
     RedirectOutcome, RetryAfterUse, RetryObserver, RetryOutcome, StoreState,
 };
 use prometheus_client::collector::Collector;
@@ -393,7 +394,8 @@ impl LayerMetrics {
         )
     }
 
-    /// The observer for a redactor (labelled by rule name).
+    /// The observer for `Redactor::builder().observer(...)`; rules are
+    /// labelled by their names.
     pub fn redact(&self) -> RedactMetrics {
         RedactMetrics(self.families.redactions.clone())
     }
@@ -643,10 +645,20 @@ impl fmt::Debug for RedactMetrics {
 }
 
 impl RedactObserver for RedactMetrics {
-    fn redacted(&self, rule: &'static str, count: u64) {
-        self.0
-            .get_or_create(&labels([("rule", rule)]))
-            .inc_by(count);
+    fn rule(&self, rule: &str) -> Arc<dyn RedactRuleObserver> {
+        Arc::new(RuleMetrics(
+            self.0.get_or_create(&labels([("rule", rule)])).clone(),
+        ))
+    }
+}
+
+/// The redaction counter of one rule.
+struct RuleMetrics(Counter);
+
+impl RedactRuleObserver for RuleMetrics {
+    #[inline]
+    fn redacted(&self, count: u64) {
+        self.0.inc_by(count);
     }
 }
 

@@ -55,7 +55,7 @@ fn every_observer_records_into_its_family() {
     h.probe(ProbeKind::Readiness, CheckStatus::Fail);
 
     m.redirect().redirect(RedirectOutcome::RejectedHost);
-    m.redact().redacted("jwt", 3);
+    m.redact().rule("jwt").redacted(3);
     m.concurrency("api")
         .attach(Arc::new(Stats(AtomicU64::new(40))));
     let p = m.ratelimit().policy("login");

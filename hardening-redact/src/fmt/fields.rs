@@ -64,6 +64,7 @@ impl Visitor<'_, '_> {
         let sep = if self.first { "" } else { " " };
         self.first = false;
         if name != "message" && self.redactor.is_sensitive_field_cached(name) {
+            self.redactor.count(crate::scan::FIELD_NAME);
             self.scratch.clear();
             if self.redactor.has_fingerprint() {
                 let _ = self.scratch.write_fmt(value);

@@ -1,7 +1,8 @@
 //! Payment card numbers: 13 to 19 digits, optionally grouped by single
 //! spaces or dashes, with a known issuer prefix and a valid Luhn check digit.
 
-use super::Span;
+use super::{pattern_rule, Span};
+use crate::Pattern;
 
 /// The shortest card number; the skip-scan probes every `MIN_LEN`th byte.
 const MIN_LEN: usize = 13;
@@ -107,6 +108,7 @@ fn check_run(bytes: &[u8], s: usize, e: usize, out: &mut Vec<Span>) {
                 out.push(Span {
                     start: s + pos,
                     end: s + end,
+                    rule: pattern_rule(Pattern::CardNumber),
                 });
                 end
             }

@@ -26,11 +26,47 @@ use regex::Regex;
 use crate::Pattern;
 pub(crate) use names::SensitiveNames;
 
-/// A byte range of the input that must not be printed.
+/// A byte range of the input that must not be printed, and the rule that
+/// found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Span {
     pub(crate) start: usize,
     pub(crate) end: usize,
+    pub(crate) rule: Rule,
+}
+
+/// Which rule found a span, for the redactor's observer: a built-in
+/// [`Pattern`] (its position in [`Pattern::ALL`]), [`FIELD_NAME`], or a
+/// custom pattern ([`custom_rule`]).
+pub(crate) type Rule = u16;
+
+/// A value masked because of the name of its field.
+pub(crate) const FIELD_NAME: Rule = Pattern::ALL.len() as Rule;
+
+/// The rule of built-in pattern `p`.
+pub(crate) const fn pattern_rule(p: Pattern) -> Rule {
+    p as Rule
+}
+
+/// The rule of the custom pattern at `index`.
+pub(crate) const fn custom_rule(index: usize) -> Rule {
+    FIELD_NAME + 1 + index as Rule
+}
+
+impl Anchor {
+    /// The pattern an anchor belongs to.
+    fn pattern(self) -> Pattern {
+        match self {
+            Anchor::Bearer | Anchor::Basic => Pattern::AuthScheme,
+            Anchor::Jwt => Pattern::Jwt,
+            Anchor::Aws => Pattern::AwsAccessKeyId,
+            Anchor::GitHub | Anchor::GitHubPat => Pattern::GitHubToken,
+            Anchor::Stripe | Anchor::StripeWebhook => Pattern::StripeKey,
+            Anchor::Slack => Pattern::SlackToken,
+            Anchor::PrivateKey => Pattern::PrivateKey,
+            Anchor::EncodedUrl => Pattern::QueryParam,
+        }
+    }
 }
 
 /// A user-supplied regular expression.
@@ -272,7 +308,10 @@ impl Scanner {
                             &self.marker,
                             &mut reach,
                         ) {
-                            out.push(span);
+                            out.push(Span {
+                                rule: pattern_rule(kind.pattern()),
+                                ..span
+                            });
                         }
                     }
                 }
@@ -335,7 +374,8 @@ impl Scanner {
         if self.patterns.contains(Pattern::CardNumber) {
             card::scan(bytes, out);
         }
-        for pat in &self.custom {
+        for (index, pat) in self.custom.iter().enumerate() {
+            let rule = custom_rule(index);
             // The regex crate runs in time linear in the text.
             crate::work::add(bytes.len());
             match pat.group {
@@ -346,6 +386,7 @@ impl Scanner {
                                 out.push(Span {
                                     start: m.start(),
                                     end: m.end(),
+                                    rule,
                                 });
                             }
                         }
@@ -357,6 +398,7 @@ impl Scanner {
                             out.push(Span {
                                 start: m.start(),
                                 end: m.end(),
+                                rule,
                             });
                         }
                     }
@@ -390,7 +432,11 @@ impl Scanner {
         let mut inner = Vec::new();
         self.scan_depth(&decoded, &mut inner, depth + 1);
         if !inner.is_empty() {
-            out.push(Span { start, end });
+            out.push(Span {
+                start,
+                end,
+                rule: pattern_rule(Pattern::QueryParam),
+            });
         }
         end
     }

@@ -46,7 +46,11 @@ pub(super) fn verify(
             return None;
         }
         let end = memo.walk(anchor_end, |s| s + run(bytes, s, f));
-        (end - anchor_end >= min).then_some(Span { start: at, end })
+        (end - anchor_end >= min).then_some(Span {
+        start: at,
+        end,
+        rule: 0,
+    })
     };
     match kind {
         Anchor::Bearer => bearer(bytes, at, anchor_end, marker),
@@ -93,6 +97,7 @@ fn bearer(bytes: &[u8], at: usize, anchor_end: usize, marker: &[u8]) -> Option<S
     looks_secret.then_some(Span {
         start,
         end: start + len,
+        rule: 0,
     })
 }
 
@@ -115,6 +120,7 @@ fn basic(bytes: &[u8], at: usize, anchor_end: usize, marker: &[u8]) -> Option<Sp
     Some(Span {
         start,
         end: start + len,
+        rule: 0,
     })
 }
 
@@ -164,7 +170,11 @@ fn jwt(bytes: &[u8], at: usize) -> Option<Span> {
         }
         end += 1; // the dot
     }
-    (parts >= 3).then_some(Span { start: at, end })
+    (parts >= 3).then_some(Span {
+        start: at,
+        end,
+        rule: 0,
+    })
 }
 
 /// `AKIA` + 16 upper-case letters or digits, as a whole word.
@@ -177,7 +187,11 @@ fn aws(bytes: &[u8], at: usize) -> Option<Span> {
     });
     let end = at + 4 + len;
     let whole = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
-    (len == 16 && whole).then_some(Span { start: at, end })
+    (len == 16 && whole).then_some(Span {
+        start: at,
+        end,
+        rule: 0,
+    })
 }
 
 /// `-----BEGIN ... PRIVATE KEY-----` through the matching `-----END ...-----`
@@ -218,7 +232,11 @@ fn private_key(
         }
         None => bytes.len(),
     };
-    Some(Span { start: at, end })
+    Some(Span {
+        start: at,
+        end,
+        rule: 0,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `key=value` / `"key": "value"` pairs with a sensitive key, and URL userinfo.
 
-use super::{Reaches, Scanner, Span};
+use super::{pattern_rule, Reaches, Scanner, Span};
+use crate::Pattern;
 
 /// Longest key examined in front of a separator.
 const MAX_KEY: usize = 128;
@@ -276,7 +277,15 @@ fn key_value_slow(
     let cookie = ends_with_ignore_case(&bytes[ks..ke], b"cookie")
         || ends_with_ignore_case(&bytes[ks..ke], b"cookies");
     if let Some(span) = value_span(bytes, sep, cookie, &scanner.marker, reach) {
-        out.push(span);
+        let rule = if query && in_query {
+            Pattern::QueryParam
+        } else {
+            Pattern::KeyValue
+        };
+        out.push(Span {
+            rule: pattern_rule(rule),
+            ..span
+        });
     }
 }
 
@@ -342,7 +351,11 @@ fn value_span(
     if end <= start || bytes[start..].starts_with(marker) {
         return None;
     }
-    Some(Span { start, end })
+    Some(Span {
+        start,
+        end,
+        rule: pattern_rule(Pattern::KeyValue),
+    })
 }
 
 /// End of a `"..."` value whose content starts at `start`; unterminated
@@ -502,12 +515,17 @@ pub(super) fn url_userinfo(
                 let pw = a + c + 1;
                 let end = a + at;
                 if end > pw && !bytes[pw..].starts_with(marker) {
-                    out.push(Span { start: pw, end });
+                    out.push(Span {
+                        start: pw,
+                        end,
+                        rule: pattern_rule(Pattern::UrlUserinfo),
+                    });
                 }
             }
             None if userinfo.len() >= 16 => out.push(Span {
                 start: a,
                 end: a + at,
+                rule: pattern_rule(Pattern::UrlUserinfo),
             }),
             None => {}
         }
@@ -531,7 +549,11 @@ pub(super) fn url_userinfo(
             end
         });
         if end > start && !bytes[start..].starts_with(marker) {
-            out.push(Span { start, end });
+            out.push(Span {
+                start,
+                end,
+                rule: pattern_rule(Pattern::SlackToken),
+            });
         }
     }
 }

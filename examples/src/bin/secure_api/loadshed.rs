@@ -17,8 +17,12 @@
 use axum::Router;
 use hardening_loadshed::algorithm::{Aimd, Fixed, Gradient2, Vegas};
 use hardening_loadshed::{ConcurrencyLimitLayer, PathClassifier};
+use hardening_metrics::layers::LayerMetrics;
 
 use crate::config::{LoadShedConfig, ShedAlgorithm};
+
+/// The `limiter` label of its metrics (`hardening_concurrency_*`).
+pub(crate) const LIMITER_NAME: &str = "routes";
 
 /// Paths that are never shed.
 const PROBES: &[&str] = &["/livez", "/readyz", "/health"];
@@ -27,14 +31,18 @@ const PROBES: &[&str] = &["/livez", "/readyz", "/health"];
 pub(crate) fn apply(
     router: Router,
     config: &LoadShedConfig,
+    metrics: &LayerMetrics,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     if !config.enabled {
         return Ok(router);
     }
-    Ok(router.layer(layer(config)?))
+    Ok(router.layer(layer(config, metrics)?))
 }
 
-fn layer(config: &LoadShedConfig) -> Result<ConcurrencyLimitLayer, Box<dyn std::error::Error>> {
+fn layer(
+    config: &LoadShedConfig,
+    metrics: &LayerMetrics,
+) -> Result<ConcurrencyLimitLayer, Box<dyn std::error::Error>> {
     let mut classify = PathClassifier::new();
     for prefix in &config.critical {
         classify = classify.critical(prefix.as_str());
@@ -46,7 +54,8 @@ fn layer(config: &LoadShedConfig) -> Result<ConcurrencyLimitLayer, Box<dyn std::
     let mut builder = ConcurrencyLimitLayer::builder()
         .classify(classify)
         .shares(config.shares)
-        .retry_after(config.retry_after);
+        .retry_after(config.retry_after)
+        .observer(metrics.concurrency(LIMITER_NAME));
     builder = match config.algorithm {
         ShedAlgorithm::Fixed => builder.algorithm(Fixed::new(initial)?),
         ShedAlgorithm::Aimd => builder.algorithm(
@@ -96,7 +105,8 @@ mod tests {
             let mut settings = Settings::default();
             settings.load_shedding.algorithm = algorithm.into();
             let config = settings.resolve(&|_| None).unwrap();
-            let layer = layer(&config.load_shedding).unwrap();
+            let metrics = LayerMetrics::new(&mut Default::default());
+            let layer = layer(&config.load_shedding, &metrics).unwrap();
             assert_eq!(layer.limiter().limit(), 64, "{algorithm}");
         }
     }

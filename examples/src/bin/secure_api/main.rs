@@ -94,7 +94,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         },
         &config,
     );
-    let app = loadshed::apply(app, &config.load_shedding)?;
+    let app = loadshed::apply(app, &config.load_shedding, metrics.layers())?;
     let app = limits::apply(app, &config, &tokens, metrics.layers()).await?;
     let app = metrics.apply(app);
     let app = baseline::body_limits(app, &config.requests);
