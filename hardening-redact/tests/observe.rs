@@ -23,7 +23,11 @@ impl RedactRuleObserver for Count {
 impl RedactObserver for Rules {
     fn rule(&self, rule: &str) -> Arc<dyn RedactRuleObserver> {
         let count = Arc::new(Count::default());
-        let previous = self.0.lock().unwrap().insert(rule.to_owned(), count.clone());
+        let previous = self
+            .0
+            .lock()
+            .unwrap()
+            .insert(rule.to_owned(), count.clone());
         assert!(previous.is_none(), "{rule} bound twice");
         count
     }
@@ -55,14 +59,23 @@ fn each_rule_counts_what_it_masked() {
         .unwrap();
     {
         let bound = rules.0.lock().unwrap();
-        for name in ["jwt", "key_value", "card_number", "field_name", "internal token"] {
+        for name in [
+            "jwt",
+            "key_value",
+            "card_number",
+            "field_name",
+            "internal token",
+        ] {
             assert!(bound.contains_key(name), "{name} bound at build");
         }
         assert_eq!(bound.len(), 13, "11 patterns, field names, 1 custom");
     }
 
     // Clean text: nothing reported.
-    assert_eq!(redactor.redact("GET /api/items 200 in 3ms"), "GET /api/items 200 in 3ms");
+    assert_eq!(
+        redactor.redact("GET /api/items 200 in 3ms"),
+        "GET /api/items 200 in 3ms"
+    );
     assert!(rules.nonzero().is_empty());
 
     let out = redactor.redact(

@@ -27,7 +27,7 @@
 //! | `hardening_concurrency_in_flight` | gauge | `limiter`, `class` |
 //! | `hardening_concurrency_rejected_total` | counter | `limiter`, `class` |
 //! | `hardening_ratelimit_decisions_total` | counter | `policy`, `outcome` (`admitted`, `rejected`, `bypassed`, `store_error`) |
-//! | `hardening_ratelimit_store_state` | gauge (1 for the current state) | `policy`, `state` (`up`, `local_fallback`, `fail_open`) |
+//! | `hardening_ratelimit_store_state` | gauge (1 for the current state) | `policy`, `state` (`up`, `local_fallback`, `fail_open`, `fail_closed`) |
 //! | `hardening_ratelimit_fallback_decisions_total` | counter | `policy` |
 //! | `hardening_ratelimit_overflow_total` | counter | `policy` |
 //! | `hardening_ratelimit_tracked_keys` | gauge | `policy` |
@@ -60,8 +60,7 @@ use hardening_core::observe::{
     BreakerObserver, BreakerState, CallOutcome, CheckObserver, CheckStatus, CircuitObserver,
     ConcurrencyObserver, ConcurrencyStats, HealthObserver, PolicyObserver, ProbeKind,
     RateLimitObserver, RateLimitOutcome, RateLimitStats, RedactObserver, RedactRuleObserver,
-    RedirectObserver,
-    RedirectOutcome, RetryAfterUse, RetryObserver, RetryOutcome, StoreState,
+    RedirectObserver, RedirectOutcome, RetryAfterUse, RetryObserver, RetryOutcome, StoreState,
 };
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -191,9 +190,18 @@ impl Collector for PulledCollector {
             None,
             MetricType::Gauge,
         )?;
+        // One series per policy name, even if several stores report it.
+        let mut tracked: Vec<(&str, u64)> = Vec::with_capacity(policies.len());
         for (name, stats) in &policies {
+            let keys = stats.tracked_keys();
+            match tracked.iter_mut().find(|(n, _)| *n == &**name) {
+                Some((_, sum)) => *sum += keys,
+                None => tracked.push((name, keys)),
+            }
+        }
+        for (name, keys) in tracked {
             let l = labels([("policy", name)]);
-            ConstGauge::new(stats.tracked_keys() as i64).encode(metric.encode_family(&l)?)?;
+            ConstGauge::new(keys as i64).encode(metric.encode_family(&l)?)?;
         }
         Ok(())
     }
@@ -312,7 +320,7 @@ impl LayerMetrics {
             ratelimit_fallback: counter(
                 registry,
                 "hardening_ratelimit_fallback_decisions",
-                "Rate-limit decisions taken by the local fallback while the store was down.",
+                "Rate-limit decisions taken without the shared store while it was down (local fallback or fail-open).",
             ),
             ratelimit_overflow: counter(
                 registry,

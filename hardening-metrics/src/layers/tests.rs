@@ -188,3 +188,25 @@ fn series_are_bounded_by_configuration() {
     }
     assert_eq!(text(&registry).lines().count(), before);
 }
+
+#[test]
+fn tracked_keys_of_one_policy_name_are_one_series() {
+    let mut registry = Registry::default();
+    let m = LayerMetrics::new(&mut registry);
+    let a = m.ratelimit().policy("login");
+    a.attach(Arc::new(Stats(AtomicU64::new(3))));
+    let b = m.ratelimit().policy("login");
+    b.attach(Arc::new(Stats(AtomicU64::new(4))));
+    b.store_state(StoreState::FailClosed);
+    let t = text(&registry);
+    let series = r#"hardening_ratelimit_tracked_keys{policy="login"}"#;
+    assert_eq!(t.matches(series).count(), 1, "{t}");
+    assert_eq!(value(&t, series), Some(7.0));
+    assert_eq!(
+        value(
+            &t,
+            r#"hardening_ratelimit_store_state{policy="login",state="fail_closed"}"#
+        ),
+        Some(1.0)
+    );
+}

@@ -47,10 +47,10 @@ pub(super) fn verify(
         }
         let end = memo.walk(anchor_end, |s| s + run(bytes, s, f));
         (end - anchor_end >= min).then_some(Span {
-        start: at,
-        end,
-        rule: 0,
-    })
+            start: at,
+            end,
+            rule: 0,
+        })
     };
     match kind {
         Anchor::Bearer => bearer(bytes, at, anchor_end, marker),

@@ -16,6 +16,7 @@
 //!   headers further in prints `Sensitive`.
 
 use axum::Router;
+use hardening_metrics::layers::LayerMetrics;
 use hardening_redact::fmt::{RedactingFormat, RedactingMakeWriter};
 use hardening_redact::headers::SensitiveHeadersLayer;
 use hardening_redact::trace::RedactedMakeSpan;
@@ -25,9 +26,14 @@ use tracing::Level;
 
 use crate::cli::Config;
 
+/// The redactor of the logs and request spans: the default rules,
+/// reporting what it masks as `hardening_redactions_total{rule}`.
+pub(crate) fn redactor(metrics: &LayerMetrics) -> Result<Redactor, hardening_redact::ConfigError> {
+    Redactor::builder().observer(metrics.redact()).build()
+}
+
 /// Installs the global `tracing` subscriber: JSON lines on stdout.
-pub(crate) fn init(_config: &Config) {
-    let redactor = Redactor::default();
+pub(crate) fn init(_config: &Config, redactor: Redactor) {
     tracing_subscriber::fmt()
         .json()
         .with_current_span(false)
@@ -47,9 +53,9 @@ pub(crate) fn init(_config: &Config) {
 
 /// Adds request spans (redacted URI, no headers) and marks credential
 /// headers sensitive. Outermost first: sensitive headers, then tracing.
-pub(crate) fn apply(router: Router) -> Router {
+pub(crate) fn apply(router: Router, redactor: Redactor) -> Router {
     let trace = TraceLayer::new_for_http()
-        .make_span_with(RedactedMakeSpan::new(Redactor::default()))
+        .make_span_with(RedactedMakeSpan::new(redactor))
         .on_request(DefaultOnRequest::new().level(Level::INFO))
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     router.layer(trace).layer(SensitiveHeadersLayer::new())

@@ -43,6 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use hardening_redact::Redactor;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -66,9 +67,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(&config);
+    // Built first: the log redactor and every layer report into its registry.
+    let metrics = metrics::Metrics::new();
+    let redactor = match logging::redactor(metrics.layers()) {
+        Ok(redactor) => redactor,
+        Err(err) => {
+            eprintln!("secure_api: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(&config, redactor.clone());
 
-    match run(config).await {
+    match run(config, metrics, redactor).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("secure_api: {err}");
@@ -77,9 +87,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    // Built first: every layer below reports into its registry.
-    let metrics = metrics::Metrics::new();
+async fn run(
+    config: Config,
+    metrics: metrics::Metrics,
+    redactor: Redactor,
+) -> Result<(), Box<dyn std::error::Error>> {
     let upstream = Upstream::start(&config, metrics.layers()).await?;
     let probes = probes::Probes::new(&config, &upstream, metrics.layers()).await?;
 
@@ -104,7 +116,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = security::apply(app, &config, metrics.layers())?;
     let app = baseline::compression(app);
     let app = baseline::problem_details(app);
-    let app = logging::apply(app);
+    let app = logging::apply(app, redactor);
     let app = baseline::request_ids(app, config.trusted_proxies.clone());
 
     metrics.serve(config.metrics_addr).await?;
