@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use support::{send_to, try_send_to, SecureApi};
+use support::{send_to, try_send_to, RedisServer, SecureApi};
 
 /// The binary named by `$var`, else `name` on `PATH`; `None` (after saying
 /// why) when neither exists outside CI. In CI a missing binary fails.
@@ -493,6 +493,45 @@ async fn the_layers_report_their_own_metrics_to_prometheus() {
     .parse()
     .unwrap();
     assert!(runs > 0);
+    // The load shedder's limit, in-flight and refusals by class.
+    let limit: u64 = one_value(
+        &prometheus,
+        r#"hardening_concurrency_limit{job="secure_api",limiter="routes"}"#,
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert!(limit > 0, "{limit}");
+    for family in [
+        "hardening_concurrency_in_flight",
+        "hardening_concurrency_rejected_total",
+    ] {
+        let series = prometheus
+            .query(&format!(r#"{family}{{job="secure_api",limiter="routes"}}"#))
+            .await;
+        let mut classes: Vec<_> = series
+            .iter()
+            .map(|(l, _)| l["class"].as_str().unwrap().to_owned())
+            .collect();
+        classes.sort();
+        assert_eq!(classes, ["critical", "default", "sheddable"], "{family}");
+    }
+    // The logged login passwords were masked, and counted by rule.
+    let redactions = eventually("redactions counted", &prometheus, || async {
+        let s = prometheus
+            .query(r#"hardening_redactions_total{job="secure_api"} > 0"#)
+            .await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    let rules: Vec<_> = redactions
+        .iter()
+        .map(|(l, _)| l["rule"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        rules.iter().any(|r| r == "key_value" || r == "field_name"),
+        "{redactions:?}"
+    );
     // Labels come from configuration only: no client key, address or path.
     let series = prometheus
         .query(r#"{job="secure_api",__name__=~"hardening_.*"}"#)
@@ -515,4 +554,71 @@ async fn the_layers_report_their_own_metrics_to_prometheus() {
     })
     .await;
     assert_eq!(open[0].0["breaker"], "llm_upstream");
+}
+
+/// `secure_api` on a Redis of the test's own, which the test kills: the
+/// store state goes to `local_fallback` (and the fallback alert pending),
+/// fallback decisions are counted, and the state goes back to `up` when
+/// Redis returns — all read through Prometheus's query API.
+#[tokio::test]
+async fn the_rate_limit_store_state_reaches_prometheus() {
+    let test = "the_rate_limit_store_state_reaches_prometheus";
+    let Some(binary) = tool("PROMETHEUS", "prometheus", test) else {
+        return;
+    };
+    let Some(mut redis) = RedisServer::start(test) else {
+        return;
+    };
+    let url = redis.url();
+    let api = SecureApi::start_with(&[("REDIS_URL", url.as_str())], &[]).await;
+    let admin = metrics_addr(&api).await;
+    let prometheus = Prometheus::start(&binary, admin);
+    eventually("prometheus ready", &prometheus, || async {
+        matches!(prometheus.get("/-/ready").await, Some((StatusCode::OK, _))).then_some(())
+    })
+    .await;
+    let state = |state: &str| {
+        format!(
+            r#"hardening_ratelimit_store_state{{job="secure_api",policy="auth",state="{state}"}}"#
+        )
+    };
+
+    assert_eq!(login(&api).await, StatusCode::OK);
+    value_becomes(&prometheus, &state("up"), "1").await;
+    value_becomes(
+        &prometheus,
+        r#"hardening_ratelimit_fallback_decisions_total{job="secure_api",policy="auth"}"#,
+        "0",
+    )
+    .await;
+
+    redis.kill();
+    assert_eq!(login(&api).await, StatusCode::OK, "limited locally");
+    value_becomes(&prometheus, &state("local_fallback"), "1").await;
+    value_becomes(&prometheus, &state("up"), "0").await;
+    value_becomes(
+        &prometheus,
+        r#"hardening_ratelimit_fallback_decisions_total{job="secure_api",policy="auth"} > 0"#,
+        "1",
+    )
+    .await;
+    let pending = eventually("the store-fallback alert pending", &prometheus, || async {
+        let s = prometheus
+            .query(r#"ALERTS{alertname="SecureApiRateLimitStoreFallback",policy="auth"}"#)
+            .await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(pending[0].0["alertstate"], "pending");
+    assert_eq!(pending[0].0["state"], "local_fallback");
+
+    redis.restart().expect("restart redis-server");
+    // The store probes Redis again on a request after its retry interval.
+    eventually("the store back up", &prometheus, || async {
+        let _ = login(&api).await;
+        let s = prometheus.query(&state("up")).await;
+        (s.len() == 1 && s[0].1 == "1").then_some(())
+    })
+    .await;
+    value_becomes(&prometheus, &state("local_fallback"), "0").await;
 }
