@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use hardening_core::observe::{RedactObserver, RedactRuleObserver};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit as _, Mac};
 use sha2::Sha256;
 
 use crate::scan::names::{squash, DEFAULT_KEYWORDS, DEFAULT_QUALIFIERS};
