@@ -1,8 +1,11 @@
 //! The shared store: GCRA state in Redis, so every replica of a service
 //! enforces one limit (cargo feature `redis`). See [`RedisStore`].
 
+mod backend;
 mod builder;
 mod connection;
+#[cfg(feature = "redis-cluster")]
+mod cross_slot;
 mod health;
 mod script;
 mod short_circuit;
@@ -218,6 +221,27 @@ impl RedisStore {
         Self::builder(url).build()
     }
 
+    /// A builder for a store on the Redis Cluster reached through the seed
+    /// nodes at `urls` (cargo feature `redis-cluster`): `redis://host:port/`
+    /// for each of a few nodes (any of them, primaries or replicas; the
+    /// client learns the rest with `CLUSTER SLOTS`), the same credentials in
+    /// each, and `rediss://` URLs with the `redis-tls` feature. See
+    /// [Redis Cluster](RedisStore#redis-cluster).
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_builder<I>(urls: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        RedisStoreBuilder::cluster(urls.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether the store is on a Redis Cluster
+    /// ([`cluster_builder`](RedisStore::cluster_builder)).
+    pub fn is_cluster(&self) -> bool {
+        self.inner.backend.is_cluster()
+    }
+
     /// The prefix of every key this store writes.
     pub fn key_prefix(&self) -> &str {
         &self.inner.key_prefix
@@ -309,7 +333,8 @@ impl RateLimitStore for RedisStore {
             return MaybeReady::Ready(Ok(Decision::new()));
         }
         let now_nanos = duration_to_nanos(now);
-        let keys = KeyList::new(&inner.key_prefix, checks);
+        let cluster = inner.backend.is_cluster();
+        let keys = KeyList::new(&inner.key_prefix, checks, cluster);
         if let Some(decision) = inner.short_circuit(&keys, now_nanos) {
             inner.short_circuited.fetch_add(1, Ordering::Relaxed);
             return MaybeReady::Ready(Ok(decision));
@@ -318,14 +343,33 @@ impl RateLimitStore for RedisStore {
             return MaybeReady::Ready(inner.fallback(checks, now, None));
         }
 
+        let own = || -> Vec<(Policy, Key)> {
+            checks
+                .iter()
+                .map(|c| (c.policy().clone(), c.key().clone()))
+                .collect()
+        };
+        #[cfg(feature = "redis-cluster")]
+        if cluster {
+            if let Some(groups) = keys.tag_groups() {
+                let groups = groups
+                    .into_iter()
+                    .map(|group| cross_slot::SlotGroup {
+                        cmd: script::group_command(&inner.script_sha, &keys, checks, &group),
+                        checks: group,
+                    })
+                    .collect();
+                // Refunds need every policy, whatever the failure policy.
+                return MaybeReady::Pending(RedisDecisionFuture {
+                    inner: Box::pin(Arc::clone(inner).decide_groups(groups, keys, own(), now)),
+                });
+            }
+        }
         let cmd = decision_command(&inner.script_sha, &keys, checks);
         // What a fallback needs after the call, owned (cheap: reference counts).
         let owned: Vec<(Policy, Key)> = match inner.failure_policy {
             FailurePolicy::FailClosed => Vec::new(),
-            FailurePolicy::FailOpen | FailurePolicy::Local => checks
-                .iter()
-                .map(|c| (c.policy().clone(), c.key().clone()))
-                .collect(),
+            FailurePolicy::FailOpen | FailurePolicy::Local => own(),
         };
         MaybeReady::Pending(RedisDecisionFuture {
             inner: Box::pin(Arc::clone(inner).decide_remote(cmd, keys, owned, now)),
