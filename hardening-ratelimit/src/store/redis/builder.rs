@@ -338,7 +338,11 @@ impl RedisStoreBuilder {
     /// password in it is masked in the error), `timeout` or
     /// `connect_timeout` (zero), `short_circuit_capacity` (zero),
     /// `local_max_keys` (zero), `ca_file` (unreadable, no certificate in
-    /// it, or the URL is not `rediss://`).
+    /// it, or the URL is not `rediss://`); on a cluster `cluster_builder`
+    /// (no seed URL, a URL that is not a Redis URL or names a database
+    /// other than 0, TLS and plain URLs mixed, credentials that differ;
+    /// passwords masked) and `key_prefix` (contains `{`, which would take
+    /// the place of the store's hash tags).
     pub fn build(self) -> Result<RedisStore, ConfigError> {
         let (backend, password) = self.backend(self.connect_timeout, self.timeout)?;
         if backend.is_cluster() && self.key_prefix.contains('{') {
