@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis::{free_port, unique_prefix};
+use crate::redis::{free_port, unique_prefix, write_test_certificates};
 
 /// The seed node URLs of the shared cluster of this run
 /// (`REDIS_CLUSTER_URLS`, comma-separated), or `None` (after saying so)
@@ -73,7 +73,11 @@ impl ClusterNode {
 #[derive(Debug)]
 pub struct RedisCluster {
     dir: PathBuf,
+    /// Per node: its plain port and its process (None once killed).
     nodes: Vec<(u16, Option<Child>)>,
+    /// The TLS port of each node, in the order of `nodes` (TLS clusters).
+    tls_ports: Vec<u16>,
+    tls: bool,
 }
 
 /// The `cluster-node-timeout` of [`RedisCluster`] nodes, in milliseconds.
@@ -88,10 +92,30 @@ impl RedisCluster {
     ///
     /// When they cannot run and `CI` is set.
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false)
+    }
+
+    /// Starts one whose nodes also speak TLS, to clients and to each other
+    /// (`--tls-cluster yes`), with a CA and a server certificate made for it
+    /// (by the `openssl` command) in its directory. Plain ports stay open
+    /// for [`cli`](Self::cli); a client connected over TLS learns the TLS
+    /// ports from `CLUSTER SLOTS`. `None` (after saying so) when
+    /// `redis-server`, `redis-cli` or `openssl` cannot run outside CI.
+    ///
+    /// # Panics
+    ///
+    /// When they cannot run and `CI` is set.
+    pub fn start_tls(test: &str) -> Option<Self> {
+        Self::start_with(test, true)
+    }
+
+    fn start_with(test: &str, tls: bool) -> Option<Self> {
         let dir = std::env::temp_dir().join(unique_prefix("cluster").replace(':', "-"));
         let mut cluster = RedisCluster {
             dir,
             nodes: Vec::new(),
+            tls_ports: Vec::new(),
+            tls,
         };
         match cluster.spawn() {
             Ok(()) => Some(cluster),
@@ -105,9 +129,25 @@ impl RedisCluster {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
+        if self.tls {
+            write_test_certificates(&self.dir)?;
+        }
         for _ in 0..6 {
             let port = free_port();
-            let child = Command::new("redis-server")
+            let mut command = Command::new("redis-server");
+            if self.tls {
+                let tls_port = free_port();
+                let file = |name: &str| self.dir.join(name).display().to_string();
+                command
+                    .args(["--tls-port", &tls_port.to_string()])
+                    .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
+                    .args(["--tls-cert-file", &file("server.crt")])
+                    .args(["--tls-key-file", &file("server.key")])
+                    .args(["--tls-ca-cert-file", &file("ca.crt")])
+                    .args(["--tls-auth-clients", "no"]);
+                self.tls_ports.push(tls_port);
+            }
+            let child = command
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes"])
                 .args([
@@ -231,6 +271,31 @@ impl RedisCluster {
             .iter()
             .map(|(port, _)| format!("redis://127.0.0.1:{port}/"))
             .collect()
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/` of every node of a
+    /// [`start_tls`](Self::start_tls) cluster.
+    ///
+    /// # Panics
+    ///
+    /// When the cluster was started without TLS.
+    pub fn tls_urls(&self) -> Vec<String> {
+        assert!(self.tls, "a cluster started with start_tls");
+        self.tls_ports
+            .iter()
+            .map(|port| format!("rediss://127.0.0.1:{port}/"))
+            .collect()
+    }
+
+    /// The CA file that signed a [`start_tls`](Self::start_tls) cluster's
+    /// certificate.
+    ///
+    /// # Panics
+    ///
+    /// When the cluster was started without TLS.
+    pub fn ca_file(&self) -> PathBuf {
+        assert!(self.tls, "a cluster started with start_tls");
+        self.dir.join("ca.crt")
     }
 
     /// The ports of the nodes not killed.

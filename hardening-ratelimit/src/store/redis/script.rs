@@ -279,7 +279,7 @@ mod tests {
             .args_iter()
             .map(|a| match a {
                 ::redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
-                ::redis::Arg::Cursor => String::new(),
+                _ => String::new(),
             })
             .collect();
         assert_eq!(
