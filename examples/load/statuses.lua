@@ -1,7 +1,9 @@
 -- wrk script: counts responses by status class; with XFF=1 each request
--- carries a distinct X-Forwarded-For (10.0.0.0/8, then 11.0.0.0/8, ...).
+-- carries a distinct X-Forwarded-For (10.0.0.0/8, then 11.0.0.0/8, ...),
+-- numbered from XFF_BASE (so successive runs use new addresses).
 local counter = 0
 local xff = os.getenv("XFF") == "1"
+local base = tonumber(os.getenv("XFF_BASE") or "0")
 local threads = {}
 c2, c4, c429, c5, c503 = 0, 0, 0, 0, 0
 
@@ -11,7 +13,7 @@ function setup(thread)
 end
 
 function init(args)
-  counter = id * 16777216
+  counter = base + id * 16777216
 end
 
 function request()
