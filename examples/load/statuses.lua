@@ -22,7 +22,8 @@ function request()
     local n = counter
     local ip = string.format("%d.%d.%d.%d", 10 + math.floor(n / 16777216) % 100,
       math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
-    return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
+    -- As a TLS-terminating proxy sends them (the proxy is trusted).
+    return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip, ["X-Forwarded-Proto"] = "https" })
   end
   return wrk.format()
 end
