@@ -21,15 +21,21 @@ use tokio::net::TcpStream;
 /// A kept-alive HTTP/1.1 connection.
 async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .expect("handshake");
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
     tokio::spawn(conn);
     sender
 }
 
 /// `GET path` on `sender` with `X-Forwarded-For: xff`; the status.
-async fn get_as(sender: &mut SendRequest<Full<Bytes>>, addr: SocketAddr, path: &str, xff: &str) -> u16 {
+async fn get_as(
+    sender: &mut SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    path: &str,
+    xff: &str,
+) -> u16 {
     sender.ready().await.expect("connection usable");
     let req = http::Request::get(path)
         .header(http::header::HOST, addr.to_string())
@@ -66,13 +72,21 @@ fn p99(mut times: Vec<Duration>) -> Duration {
 async fn a_flood_of_distinct_keys_leaves_memory_bounded_and_limits_exact() {
     const KEYS: usize = 50_000;
     const CONNECTIONS: usize = 16;
-    let api = SecureApi::start_with(&[("TRUSTED_PROXIES", "127.0.0.1"), ("RUST_LOG", "warn")], &[]).await;
+    let api = SecureApi::start_with(
+        &[("TRUSTED_PROXIES", "127.0.0.1"), ("RUST_LOG", "warn")],
+        &[],
+    )
+    .await;
     let addr = api.addr;
     let rss_before = rss_kib(api.pid());
 
     // The flood: CONNECTIONS kept-alive connections, one new address each request.
     let next = Arc::new(AtomicUsize::new(0));
-    let statuses = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let statuses = Arc::new([
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ]);
     let started = Instant::now();
     let mut flood = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -130,12 +144,18 @@ async fn a_flood_of_distinct_keys_leaves_memory_bounded_and_limits_exact() {
     let admitted = codes.iter().filter(|c| **c == 200).count();
     assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
     if known_took < Duration::from_secs(1) {
-        assert_eq!(admitted, 60, "exactly the quota, in {known_took:?}: {codes:?}");
+        assert_eq!(
+            admitted, 60,
+            "exactly the quota, in {known_took:?}: {codes:?}"
+        );
         assert_eq!(codes[60], 429);
     } else {
         // Slower than the refill: at most one more per elapsed second.
         let bound = 60 + known_took.as_secs() as usize + 1;
-        assert!((60..=bound).contains(&admitted), "{admitted} in {known_took:?}");
+        assert!(
+            (60..=bound).contains(&admitted),
+            "{admitted} in {known_took:?}"
+        );
     }
 
     for task in flood {
@@ -146,7 +166,11 @@ async fn a_flood_of_distinct_keys_leaves_memory_bounded_and_limits_exact() {
     let probe_times = probes.await.unwrap();
     let rss_after = rss_kib(api.pid());
     let [ok, limited, other] = &*statuses;
-    let (ok, limited, other) = (ok.load(Ordering::Relaxed), limited.load(Ordering::Relaxed), other.load(Ordering::Relaxed));
+    let (ok, limited, other) = (
+        ok.load(Ordering::Relaxed),
+        limited.load(Ordering::Relaxed),
+        other.load(Ordering::Relaxed),
+    );
     let probe_p99 = p99(probe_times.clone());
     eprintln!(
         "key flood: {KEYS} keys in {flood_took:?} ({ok} ok, {limited} limited, {other} other); RSS {} → {} MiB; /livez p99 {probe_p99:?} over {}; known client 61 requests in {known_took:?}",
@@ -165,7 +189,10 @@ async fn a_flood_of_distinct_keys_leaves_memory_bounded_and_limits_exact() {
         "RSS {rss_before} → {rss_after} KiB"
     );
     assert!(probe_times.len() >= 10, "{} probes", probe_times.len());
-    assert!(probe_p99 < Duration::from_millis(250), "/livez p99 {probe_p99:?}");
+    assert!(
+        probe_p99 < Duration::from_millis(250),
+        "/livez p99 {probe_p99:?}"
+    );
 }
 
 /// Reads until the server closes the connection or `limit` passes; whether
@@ -216,7 +243,10 @@ async fn slow_clients_do_not_hold_the_server() {
     let opened = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..IDLE {
-        idle.push((TcpStream::connect(addr).await.expect("connect"), Instant::now()));
+        idle.push((
+            TcpStream::connect(addr).await.expect("connect"),
+            Instant::now(),
+        ));
     }
     let stop = Arc::new(AtomicBool::new(false));
     let mut trickling = Vec::new();
@@ -265,13 +295,19 @@ async fn slow_clients_do_not_hold_the_server() {
 
     let mut idle_closed = Vec::new();
     for task in idle {
-        let (answered, took) = task.await.unwrap().expect("idle connection closed by the server");
+        let (answered, took) = task
+            .await
+            .unwrap()
+            .expect("idle connection closed by the server");
         assert!(!answered, "nothing was asked");
         idle_closed.push(took);
     }
     let mut trickle_cut = Vec::new();
     for task in trickling {
-        let (_, took) = task.await.unwrap().expect("trickling body cut off by the server");
+        let (_, took) = task
+            .await
+            .unwrap()
+            .expect("trickling body cut off by the server");
         trickle_cut.push(took);
     }
     stop.store(true, Ordering::Relaxed);
@@ -280,13 +316,24 @@ async fn slow_clients_do_not_hold_the_server() {
     eprintln!(
         "slow clients: client p99 {client_p99:?} (30 requests done {served_within:?} after the first slow connection); {IDLE} idle closed by {idle_last:?}; {TRICKLING} trickling cut off by {trickle_last:?}"
     );
-    assert!(client_p99 < Duration::from_millis(500), "client p99 {client_p99:?}");
+    assert!(
+        client_p99 < Duration::from_millis(500),
+        "client p99 {client_p99:?}"
+    );
     // Closed by the timeouts, not by the end of the test: within the timeout
     // plus scheduling slack, and not before it.
-    assert!(idle_last < header_read + Duration::from_secs(3), "{idle_last:?}");
     assert!(
-        idle_closed.iter().all(|t| *t + Duration::from_secs(1) >= header_read),
+        idle_last < header_read + Duration::from_secs(3),
+        "{idle_last:?}"
+    );
+    assert!(
+        idle_closed
+            .iter()
+            .all(|t| *t + Duration::from_secs(1) >= header_read),
         "an idle connection closed long before the timeout"
     );
-    assert!(trickle_last < body_deadline + header_read + Duration::from_secs(3), "{trickle_last:?}");
+    assert!(
+        trickle_last < body_deadline + header_read + Duration::from_secs(3),
+        "{trickle_last:?}"
+    );
 }

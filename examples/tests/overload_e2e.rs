@@ -26,7 +26,12 @@ fn goodput(limiter: &str) -> f64 {
     let mut server = Server(
         Command::new(bin)
             .args(["serve", "--limiter", limiter])
-            .args(["--workers", &WORKERS.to_string(), "--work-ms", &WORK_MS.to_string()])
+            .args([
+                "--workers",
+                &WORKERS.to_string(),
+                "--work-ms",
+                &WORK_MS.to_string(),
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn overload serve"),
@@ -47,7 +52,11 @@ fn goodput(limiter: &str) -> f64 {
         .args(["--timeout-ms", "200", "--secs", "5", "--warmup-secs", "1"])
         .output()
         .expect("run overload load");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("{limiter}: {report}");
     let field = |name: &str| -> f64 {
@@ -69,5 +78,8 @@ fn adaptive_limit_keeps_goodput_where_a_queue_collapses() {
     // The load script reaches ≥ 0.9 in release; here debug builds share
     // two cores with the rest of the test run.
     assert!(ours >= 0.75, "ours {ours:.2}× capacity");
-    assert!(queueing < ours / 2.0, "queueing {queueing:.2}× vs ours {ours:.2}×");
+    assert!(
+        queueing < ours / 2.0,
+        "queueing {queueing:.2}× vs ours {ours:.2}×"
+    );
 }

@@ -94,15 +94,10 @@ impl Opts {
                 "--addr" => o.addr = value,
                 "--limiter" => o.limiter = value,
                 "--workers" => o.workers = num(&flag, &value)?,
-                "--work-ms" => {
-                    o.work = Duration::from_millis(num(&flag, &value)?)
-                }
+                "--work-ms" => o.work = Duration::from_millis(num(&flag, &value)?),
                 "--url" => o.url = value,
                 "--rate" => o.rate = num(&flag, &value)?,
-                "--timeout-ms" => {
-                    o.timeout =
-                        Duration::from_millis(num(&flag, &value)?)
-                }
+                "--timeout-ms" => o.timeout = Duration::from_millis(num(&flag, &value)?),
                 "--secs" => o.secs = num(&flag, &value)?,
                 "--warmup-secs" => o.warmup = num(&flag, &value)?,
                 "--max-conns" => o.max_conns = num(&flag, &value)?,
@@ -200,7 +195,10 @@ impl Pool {
 
 async fn load(o: Opts) -> Result<(), Error> {
     let uri: http::Uri = o.url.parse()?;
-    let authority = uri.authority().ok_or("--url needs a host and port")?.clone();
+    let authority = uri
+        .authority()
+        .ok_or("--url needs a host and port")?
+        .clone();
     let host = authority.to_string();
     let counts = Arc::new(Counts::default());
     let pool = Arc::new(Pool {
@@ -238,11 +236,9 @@ async fn load(o: Opts) -> Result<(), Error> {
             tokio::spawn(async move {
                 let sent_at = Instant::now();
                 let deadline = sent_at + timeout;
-                let outcome = tokio::time::timeout_at(
-                    deadline,
-                    request(&pool, &counts, sender, &host, uri),
-                )
-                .await;
+                let outcome =
+                    tokio::time::timeout_at(deadline, request(&pool, &counts, sender, &host, uri))
+                        .await;
                 let took = sent_at.elapsed();
                 if !measured {
                     return;
@@ -307,7 +303,8 @@ async fn request(
             let guard = OpenGuard(pool.clone());
             let stream = tokio::net::TcpStream::connect(host).await?;
             stream.set_nodelay(true)?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             let driver = tokio::spawn(async move {
                 let _ = conn.await;
             })
