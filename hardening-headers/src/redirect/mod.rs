@@ -164,6 +164,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_observer_counts_redirects_and_refused_hosts_only() {
+        use hardening_core::observe::{RedirectObserver, RedirectOutcome};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+
+        #[derive(Clone, Default)]
+        struct Counts(Arc<[AtomicU64; 2]>);
+        impl RedirectObserver for Counts {
+            fn redirect(&self, outcome: RedirectOutcome) {
+                self.0[outcome.index()].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let counts = Counts::default();
+        let l = layer().observer(counts.clone()).build().unwrap();
+        let n = |o: RedirectOutcome| counts.0[o.index()].load(Ordering::Relaxed);
+        run(&l, get("/a", "example.com")).await;
+        run(&l, get("/b", "api.eu.example.org")).await;
+        let foreign = run(&l, get("/", "evil.example.net")).await;
+        assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
+        let passed = run(&l, tls("/c")).await;
+        assert_eq!(passed.status(), StatusCode::OK, "HTTPS passes on");
+        assert_eq!(n(RedirectOutcome::Redirected), 2);
+        assert_eq!(n(RedirectOutcome::RejectedHost), 1);
+    }
+
+    #[tokio::test]
     async fn status_301_for_get_and_head_when_asked() {
         let l = layer()
             .status(RedirectStatus::MovedPermanentlyForGetHead)
