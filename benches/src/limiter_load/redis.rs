@@ -71,7 +71,6 @@ pub(super) fn run(
                 Arc::clone(&stop),
                 Arc::clone(&total),
             );
-            let clock = clock.clone();
             runtime.spawn(async move {
                 let (mut admitted, mut rejected, mut samples) = (0u64, 0u64, Vec::new());
                 // tasks sharing a sequence start apart
