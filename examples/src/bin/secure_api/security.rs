@@ -37,7 +37,8 @@ use axum::Router;
 use hardening_headers::csp::ContentSecurityPolicy;
 use hardening_headers::CspReportLayer;
 use hardening_headers::{
-    CrossOriginEmbedderPolicy, CspNonce, HttpsRedirectLayer, SecureCookiesLayer, SecurityHeadersLayer, StrictTransportSecurity,
+    CrossOriginEmbedderPolicy, CspNonce, HttpsRedirectLayer, SecureCookiesLayer,
+    SecurityHeadersLayer, StrictTransportSecurity,
 };
 use hardening_metrics::layers::LayerMetrics;
 use hardening_ratelimit::{ClientIp, Policy, Quota, RateLimitLayer};
