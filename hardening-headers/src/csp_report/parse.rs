@@ -204,18 +204,22 @@ pub(crate) fn parse(format: ReportFormat, body: &[u8]) -> Result<Parsed<'_>, Mal
             })
             .and_then(|()| r.end())
             .map_err(|Invalid| Malformed::NotAReport)?;
-            let f = report.ok_or(Malformed::NotAReport)?;
+            let mut f = report.ok_or(Malformed::NotAReport)?;
             // CSP2 browsers send only violated-directive, which is the
             // directive followed by its sources: keep the name.
             let directive = f
                 .effective_directive
-                .or(f.violated_directive)
+                .take()
+                .or(f.violated_directive.take())
                 .ok_or(Malformed::MissingField("effective-directive"))?;
             let directive = match directive {
                 Cow::Borrowed(d) => Cow::Borrowed(first_word(d)),
                 Cow::Owned(d) => Cow::Owned(first_word(&d).to_owned()),
             };
-            let document = f.document.ok_or(Malformed::MissingField("document-uri"))?;
+            let document = f
+                .document
+                .take()
+                .ok_or(Malformed::MissingField("document-uri"))?;
             Ok(Parsed::One(violation(directive, document, f)?))
         }
         ReportFormat::ReportsJson => {
