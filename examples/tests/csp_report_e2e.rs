@@ -174,40 +174,46 @@ async fn tls_proxy(certs: &Path, upstream: SocketAddr, seen: Seen) -> SocketAddr
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let forward =
-                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let seen = seen.clone();
-                        async move {
-                            let (mut parts, body) = req.into_parts();
-                            let body = body.collect().await?.to_bytes();
-                            let content_type = parts
-                                .headers
-                                .get(CONTENT_TYPE)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned();
-                            seen.lock().unwrap().push((
-                                parts.method.to_string(),
-                                parts.uri.path().to_owned(),
-                                content_type,
-                            ));
-                            parts
-                                .headers
-                                .insert("x-forwarded-proto", HeaderValue::from_static("https"));
-                            let mut res =
-                                try_send_to(upstream, Request::from_parts(parts, body)).await?;
-                            res.headers_mut().remove(CONNECTION);
-                            res.headers_mut().remove(TRANSFER_ENCODING);
-                            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(res.map(Full::new))
-                        }
-                    });
+                let service =
+                    hyper::service::service_fn(move |req| forward(req, upstream, seen.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), forward)
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
                     .await;
             });
         }
     });
     addr
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Forwards one request to `upstream` as a TLS-terminating proxy does,
+/// noting what it was.
+async fn forward(
+    req: Request<hyper::body::Incoming>,
+    upstream: SocketAddr,
+    seen: Seen,
+) -> Result<http::Response<Full<Bytes>>, BoxError> {
+    let (mut parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    seen.lock().unwrap().push((
+        parts.method.to_string(),
+        parts.uri.path().to_owned(),
+        content_type,
+    ));
+    parts
+        .headers
+        .insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    let mut res = try_send_to(upstream, Request::from_parts(parts, body)).await?;
+    res.headers_mut().remove(CONNECTION);
+    res.headers_mut().remove(TRANSFER_ENCODING);
+    Ok(res.map(Full::new))
 }
 
 /// The base64 SHA-256 of the certificate's public key, as Chromium's

@@ -603,6 +603,7 @@ mod tests {
         );
     }
 
+    #[test]
     fn malformed_bodies_are_refused_whole() {
         let cases: &[(ReportFormat, &str, Malformed)] = &[
             (ReportFormat::CspReport, "", Malformed::NotAReport),
