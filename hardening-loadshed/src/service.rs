@@ -12,7 +12,7 @@ use crate::body::LoadShedBody;
 use crate::future::ResponseFuture;
 use crate::layer::LayerConfig;
 use crate::limiter::Limiter;
-use crate::priority::{Priority, RequestRef};
+use crate::priority::Priority;
 use crate::reject::{Rejection, ResponseRejection};
 
 /// The service made by [`ConcurrencyLimitLayer`](crate::ConcurrencyLimitLayer).
@@ -95,24 +95,20 @@ where
         self.inner.poll_ready(cx).map_err(R::error)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        if !config.bypass.is_empty() {
-            let path = req.uri().path();
-            if config.bypass.iter().any(|p| p == path) {
-                return ResponseFuture::inner(self.inner.call(req), None);
-            }
-        }
-        let priority = if config.classify {
-            config.classifier.classify(&RequestRef::from(&req))
-        } else {
+        let priority = if config.plain {
             Priority::Default
+        } else {
+            match config.route(&req) {
+                Some(priority) => priority,
+                None => return ResponseFuture::inner(self.inner.call(req), None),
+            }
         };
         match self.limiter.try_acquire(priority) {
             Ok(permit) => ResponseFuture::inner(self.inner.call(req), Some(permit)),
-            Err(overloaded) => {
-                ResponseFuture::rejected(overloaded, config.problems[priority.index()].clone())
-            }
+            Err(overloaded) => ResponseFuture::rejected(overloaded, config.problem(priority)),
         }
     }
 }
