@@ -33,7 +33,7 @@ pub(crate) struct LayerConfig {
 
 impl LayerConfig {
     /// The class of `req`, or `None` for a bypass path (not counted).
-    #[inline(never)]
+    #[inline]
     pub(crate) fn route<B>(&self, req: &http::Request<B>) -> Option<Priority> {
         let path = req.uri().path();
         if self.bypass.iter().any(|p| p == path) {

@@ -97,18 +97,43 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let config = &*self.config;
-        let priority = if config.plain {
-            Priority::Default
-        } else {
-            match config.route(&req) {
-                Some(priority) => priority,
-                None => return ResponseFuture::inner(self.inner.call(req), None),
-            }
-        };
+        if !self.config.plain {
+            return self.call_routed(req);
+        }
+        self.admit(Priority::Default, req)
+    }
+}
+
+impl<S, R> ConcurrencyLimit<S, R> {
+    /// Admits or refuses `req` as `priority`.
+    #[inline]
+    fn admit<ReqBody, ResBody>(
+        &mut self,
+        priority: Priority,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
         match self.limiter.try_acquire(priority) {
             Ok(permit) => ResponseFuture::inner(self.inner.call(req), Some(permit)),
-            Err(overloaded) => ResponseFuture::rejected(overloaded, config.problem(priority)),
+            Err(overloaded) => ResponseFuture::rejected(overloaded, self.config.problem(priority)),
+        }
+    }
+
+    /// A layer with bypass paths or a classifier: route `req` first (out of
+    /// line, so that the plain path never takes the request's address).
+    #[inline(never)]
+    fn call_routed<ReqBody, ResBody>(
+        &mut self,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        match self.config.route(&req) {
+            Some(priority) => self.admit(priority, req),
+            None => ResponseFuture::inner(self.inner.call(req), None),
         }
     }
 }
