@@ -2,14 +2,21 @@
 //! `RedisStore` (exact GCRA, one `EVALSHA` round trip, all-or-nothing) beside
 //! a naive fixed-window limiter (`INCR` + `EXPIRE` pipelined in one round
 //! trip), both on the `redis` crate's `ConnectionManager`, with 1 and 32
-//! concurrent callers, in one group (`ratelimit_redis`).
+//! concurrent callers, in one group (`ratelimit_redis`), on each topology
+//! whose environment variable is set:
+//!
+//! - standalone: `REDIS_URL` (rows without a prefix),
+//! - TLS: `REDIS_TLS_URL` (`rediss://…`) and `REDIS_TLS_CA` (rows `tls_…`),
+//! - Redis Cluster: `REDIS_CLUSTER_URLS`, seed URLs comma-separated (rows
+//!   `cluster_…`; the naive limiter on the `redis` crate's cluster client).
 //!
 //! ```text
 //! redis-server --port 6390 --save '' --appendonly no --daemonize yes
 //! REDIS_URL=redis://127.0.0.1:6390/ cargo bench -p hardening-benches --bench ratelimit_redis -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Without `REDIS_URL` the bench prints a message and measures nothing.
+//! (`.ci/run` shows how the TLS server and the cluster are started.)
+//! Without any of them the bench prints a message and measures nothing.
 //!
 //! Every decision admits (1 024 clients in turn, a million per minute each:
 //! a quota they never reach), so both limiters write on every call, and the
@@ -31,15 +38,47 @@ use redis::aio::ConnectionManager;
 const CLIENTS: usize = 1024;
 const PREFIX: &str = "bench:ratelimit_redis:";
 
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Where to measure, from the environment.
+enum Topology {
+    Standalone(String),
+    Tls { url: String, ca: String },
+    Cluster(Vec<String>),
+}
+
+impl Topology {
+    fn from_env() -> Vec<Topology> {
+        let mut found = Vec::new();
+        if let Some(url) = env("REDIS_URL") {
+            found.push(Topology::Standalone(url));
+        }
+        if let (Some(url), Some(ca)) = (env("REDIS_TLS_URL"), env("REDIS_TLS_CA")) {
+            found.push(Topology::Tls { url, ca });
+        }
+        if let Some(urls) = env("REDIS_CLUSTER_URLS") {
+            found.push(Topology::Cluster(
+                urls.split(',').map(|u| u.trim().to_owned()).collect(),
+            ));
+        }
+        if found.is_empty() {
             eprintln!(
-                "ratelimit_redis: REDIS_URL is not set; skipping (start redis-server and set \
+                "ratelimit_redis: none of REDIS_URL, REDIS_TLS_URL (+REDIS_TLS_CA), \
+                 REDIS_CLUSTER_URLS is set; skipping (start redis-server and set \
                  REDIS_URL=redis://127.0.0.1:6379/ to run this bench)"
             );
-            None
+        }
+        found
+    }
+
+    /// The prefix of its benchmark ids.
+    fn label(&self) -> &'static str {
+        match self {
+            Topology::Standalone(_) => "",
+            Topology::Tls { .. } => "tls_",
+            Topology::Cluster(_) => "cluster_",
         }
     }
 }
@@ -62,9 +101,16 @@ impl Gcra {
     }
 }
 
+/// A connection of the naive limiter.
+#[derive(Clone)]
+enum NaiveConn {
+    Manager(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
 /// The peer: a fixed one-minute window, `INCR` then `EXPIRE`, pipelined.
 struct FixedWindow {
-    conn: ConnectionManager,
+    conn: NaiveConn,
     keys: Vec<String>,
     limit: i64,
 }
@@ -75,38 +121,39 @@ impl FixedWindow {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() / 60);
         let key = format!("{}{window}", self.keys[n % CLIENTS]);
-        let mut conn = self.conn.clone();
-        let count: Result<(i64,), _> = redis::pipe()
-            .cmd("INCR")
+        let mut pipe = redis::pipe();
+        pipe.cmd("INCR")
             .arg(&key)
             .cmd("EXPIRE")
             .arg(&key)
             .arg(60)
-            .ignore()
-            .query_async(&mut conn)
-            .await;
+            .ignore();
+        let count: Result<(i64,), _> = match self.conn.clone() {
+            NaiveConn::Manager(mut conn) => pipe.query_async(&mut conn).await,
+            NaiveConn::Cluster(mut conn) => pipe.query_async(&mut conn).await,
+        };
         count.is_ok_and(|(c,)| c <= self.limit)
     }
 }
 
 #[derive(Clone)]
 enum Limiter {
-    Gcra(Arc<Gcra>),
-    FixedWindow(Arc<FixedWindow>),
+    Gcra(Arc<Gcra>, &'static str),
+    FixedWindow(Arc<FixedWindow>, &'static str),
 }
 
 impl Limiter {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Limiter::Gcra(_) => "hardening_redis_gcra",
-            Limiter::FixedWindow(_) => "naive_incr_expire",
+            Limiter::Gcra(_, topology) => format!("{topology}hardening_redis_gcra"),
+            Limiter::FixedWindow(_, topology) => format!("{topology}naive_incr_expire"),
         }
     }
 
     async fn decide(&self, n: usize) -> bool {
         match self {
-            Limiter::Gcra(l) => l.decide(n).await,
-            Limiter::FixedWindow(l) => l.decide(n).await,
+            Limiter::Gcra(l, _) => l.decide(n).await,
+            Limiter::FixedWindow(l, _) => l.decide(n).await,
         }
     }
 }
@@ -119,14 +166,19 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn limiters(rt: &tokio::runtime::Runtime, url: &str) -> [Limiter; 2] {
-    let store = RedisStore::builder(url)
+fn limiters(rt: &tokio::runtime::Runtime, topology: &Topology) -> [Limiter; 2] {
+    let builder = match topology {
+        Topology::Standalone(url) => RedisStore::builder(url),
+        Topology::Tls { url, ca } => RedisStore::builder(url).ca_file(ca),
+        Topology::Cluster(urls) => RedisStore::cluster_builder(urls.iter().cloned()),
+    };
+    let store = builder
         .key_prefix(format!("{PREFIX}gcra:"))
         .failure_policy(FailurePolicy::FailClosed)
         .without_short_circuit()
         .timeout(Duration::from_secs(1))
         .build()
-        .expect("valid REDIS_URL");
+        .expect("valid Redis URLs");
     // A million per minute: never reached, and (as the fixed window's
     // counters) a client's key lives for seconds, so Redis updates keys
     // rather than creating and expiring one per request.
@@ -140,10 +192,26 @@ fn limiters(rt: &tokio::runtime::Runtime, url: &str) -> [Limiter; 2] {
     };
     let conn = rt
         .block_on(async {
-            let client = redis::Client::open(url)?;
-            ConnectionManager::new(client).await
+            match topology {
+                Topology::Standalone(url) => {
+                    let client = redis::Client::open(url.as_str())?;
+                    ConnectionManager::new(client).await.map(NaiveConn::Manager)
+                }
+                Topology::Tls { url, ca } => {
+                    let certs = redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(std::fs::read(ca).expect("REDIS_TLS_CA readable")),
+                    };
+                    let client = redis::Client::build_with_tls(url.as_str(), certs)?;
+                    ConnectionManager::new(client).await.map(NaiveConn::Manager)
+                }
+                Topology::Cluster(urls) => {
+                    let client = redis::cluster::ClusterClient::new(urls.clone())?;
+                    client.get_async_connection().await.map(NaiveConn::Cluster)
+                }
+            }
         })
-        .expect("connect to REDIS_URL");
+        .expect("connect to Redis");
     let naive = FixedWindow {
         conn,
         keys: (0..CLIENTS)
@@ -151,9 +219,10 @@ fn limiters(rt: &tokio::runtime::Runtime, url: &str) -> [Limiter; 2] {
             .collect(),
         limit: 1_000_000,
     };
+    let label = topology.label();
     [
-        Limiter::Gcra(Arc::new(gcra)),
-        Limiter::FixedWindow(Arc::new(naive)),
+        Limiter::Gcra(Arc::new(gcra), label),
+        Limiter::FixedWindow(Arc::new(naive), label),
     ]
 }
 
@@ -180,11 +249,12 @@ async fn run(limiter: &Limiter, callers: usize, total: u64) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let Some(url) = redis_url() else {
+    let topologies = Topology::from_env();
+    if topologies.is_empty() {
         return;
-    };
+    }
     let rt = runtime();
-    let limiters = limiters(&rt, &url);
+    let limiters: Vec<Limiter> = topologies.iter().flat_map(|t| limiters(&rt, t)).collect();
     let mut group = c.benchmark_group("ratelimit_redis");
     group.throughput(Throughput::Elements(1));
     for callers in [1usize, 32] {
@@ -247,7 +317,7 @@ fn latency_report(rt: &tokio::runtime::Runtime, limiters: &[Limiter]) {
     const PER_RUN: usize = 20_000;
     println!("\nratelimit_redis decision latency ({PER_RUN} decisions per row)");
     println!(
-        "{:<24} {:>8} {:>10} {:>10} {:>14}",
+        "{:<32} {:>8} {:>10} {:>10} {:>14}",
         "limiter", "callers", "p50 (µs)", "p99 (µs)", "decisions/s"
     );
     for callers in [1usize, 32] {
@@ -276,7 +346,7 @@ fn latency_report(rt: &tokio::runtime::Runtime, limiters: &[Limiter]) {
                 (all, start.elapsed())
             });
             println!(
-                "{:<24} {:>8} {:>10} {:>10} {:>14.0}",
+                "{:<32} {:>8} {:>10} {:>10} {:>14.0}",
                 limiter.name(),
                 callers,
                 hist.percentile(0.50),

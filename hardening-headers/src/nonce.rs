@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rand::RngCore as _;
+use rand::Rng as _;
 
 /// Random bytes per nonce: 144 bits, above the 128 the CSP specification asks
 /// for, and a multiple of 3 so the base64 form needs no padding.

@@ -1,6 +1,7 @@
 //! The Redis store over TLS (`rediss://`, cargo feature `redis-tls`) against
 //! real `redis-server`s with a CA and certificate made in the run: a CA
-//! file on the builder, an ACL user, and the password masked in every error.
+//! file on the builder, an ACL user, the password masked in every error, and
+//! a Redis Cluster over TLS (with `redis-cluster`).
 #![cfg(feature = "redis-tls")]
 
 mod support;
@@ -192,4 +193,69 @@ async fn the_runs_tls_redis_shares_limits() {
         admitted += usize::from(d.is_allowed());
     }
     assert_eq!(admitted, 3, "two replicas, one limit over TLS");
+}
+
+/// A Redis Cluster over TLS (`--tls-cluster yes`): `rediss://` seeds and a
+/// CA file; the client learns the nodes' TLS ports from `CLUSTER SLOTS`.
+#[cfg(feature = "redis-cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_decides_over_rediss_seeds() {
+    use hardening_testkit::redis::RedisCluster;
+
+    let Some(cluster) = RedisCluster::start_tls("a_tls_cluster_decides_over_rediss_seeds") else {
+        return;
+    };
+    let prefix = unique_prefix("tls-cluster");
+    let build = |ca: Option<std::path::PathBuf>| {
+        let builder = RedisStore::cluster_builder(cluster.tls_urls())
+            .key_prefix(prefix.as_str())
+            .failure_policy(FailurePolicy::FailClosed)
+            .timeout(Duration::from_secs(2));
+        match ca {
+            Some(ca) => builder.ca_file(ca),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    let store = build(Some(cluster.ca_file()));
+    store.ping().await.expect("PING every primary over TLS");
+    let p = Policy::new("api", quota(2));
+    let mut admitted = 0;
+    for client in 0..20 {
+        let k = Key::user(format!("u{client}"));
+        for _ in 0..3 {
+            let d = decide(&store, &[PolicyCheck::new(&p, &k)], Duration::ZERO)
+                .await
+                .expect("decided by the TLS cluster");
+            admitted += usize::from(d.is_allowed());
+        }
+    }
+    assert_eq!(admitted, 40);
+    let in_cluster: usize = cluster
+        .primaries()
+        .iter()
+        .map(|n| {
+            cluster
+                .cli(n.port, &["DBSIZE"])
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(in_cluster, 20, "one key per client, on the primaries");
+
+    // without the CA the cluster's certificates are not trusted
+    let untrusted = build(None);
+    let k = Key::user("u0");
+    assert!(
+        decide(&untrusted, &[PolicyCheck::new(&p, &k)], Duration::ZERO)
+            .await
+            .is_err()
+    );
+    // mixing TLS and plain seeds is a configuration error
+    let mut mixed = cluster.tls_urls();
+    mixed.push(cluster.urls()[0].clone());
+    let err = RedisStore::cluster_builder(mixed).build().unwrap_err();
+    assert_eq!(err.field(), "cluster_builder");
 }

@@ -1,6 +1,6 @@
 //! Test support shared by the crates of the `hardening` workspace, written
 //! once instead of once per crate: real `redis-server` processes
-//! ([`redis`]) and an in-memory log sink ([`LogBuffer`]).
+//! ([`redis`], a Redis Cluster in [`redis_cluster`]) and an in-memory log sink ([`LogBuffer`]).
 //!
 //! A dev-dependency only (`publish = false`); no library crate depends on it.
 #![forbid(unsafe_code)]
@@ -8,6 +8,7 @@
 
 pub mod log;
 pub mod redis;
+pub mod redis_cluster;
 
 pub use log::LogBuffer;
 pub use redis::RedisServer;

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use crate::redis_cluster::{cluster_urls, ClusterNode, RedisCluster};
+
 /// The shared Redis of this run (`REDIS_URL`), or `None` (after saying so)
 /// when it is unset outside CI.
 ///
@@ -91,7 +93,7 @@ struct Tls {
     dir: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

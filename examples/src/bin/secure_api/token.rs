@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use rand::RngCore as _;
+use hmac::{Hmac, KeyInit as _, Mac};
+use rand::Rng as _;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;

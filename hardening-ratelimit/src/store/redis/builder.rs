@@ -9,8 +9,11 @@ use ::redis::Client;
 use hardening_core::clock::duration_to_nanos;
 use hardening_core::{Clock, MonotonicClock};
 
+use super::backend::Backend;
 use super::connection::{FailurePolicy, Inner};
 use super::health::Health;
+#[cfg(feature = "redis-cluster")]
+use super::script::REFUND_SCRIPT;
 use super::script::SCRIPT;
 use super::short_circuit::LimitedKeys;
 use super::RedisStore;
@@ -32,7 +35,7 @@ pub const DEFAULT_SHORT_CIRCUIT_CAPACITY: usize = 10_000;
 #[derive(Debug)]
 #[must_use]
 pub struct RedisStoreBuilder {
-    url: String,
+    target: Target,
     key_prefix: String,
     timeout: Duration,
     connect_timeout: Duration,
@@ -46,10 +49,27 @@ pub struct RedisStoreBuilder {
     ca_file: Option<std::path::PathBuf>,
 }
 
+/// Which Redis the builder was given.
+#[derive(Debug)]
+enum Target {
+    Standalone(String),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<String>),
+}
+
 impl RedisStoreBuilder {
     pub(super) fn new(url: String) -> Self {
+        Self::with_target(Target::Standalone(url))
+    }
+
+    #[cfg(feature = "redis-cluster")]
+    pub(super) fn cluster(urls: Vec<String>) -> Self {
+        Self::with_target(Target::Cluster(urls))
+    }
+
+    fn with_target(target: Target) -> Self {
         RedisStoreBuilder {
-            url,
+            target,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(1),
@@ -148,13 +168,68 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Opens the client: TLS with the CA file when one is set.
-    fn client(&self) -> Result<Client, ConfigError> {
+    /// The PEM of [`ca_file`](Self::ca_file), checked, when one is set;
+    /// `tls_url` says whether the (first) URL is `rediss://`.
+    #[cfg(feature = "redis-tls")]
+    fn ca_pem(&self, tls_url: bool) -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        let bad_ca = |expected: &'static str| {
+            ConfigError::new("RedisStore", "ca_file", path.display(), expected)
+        };
+        if !tls_url {
+            return Err(bad_ca("a rediss:// URL to use the CA file with"));
+        }
+        let pem = std::fs::read(path).map_err(|_| bad_ca("a readable PEM file"))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(bad_ca("a PEM file with at least one CERTIFICATE"));
+        }
+        Ok(Some(pem))
+    }
+
+    /// Opens the client of the target (TLS with the CA file when one is
+    /// set) and returns it with the URL's password, if any.
+    fn backend(
+        &self,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<(Backend, Option<String>), ConfigError> {
+        match &self.target {
+            Target::Standalone(url) => {
+                let client = self.standalone_client(url)?;
+                let password = client
+                    .get_connection_info()
+                    .redis_settings()
+                    .password()
+                    .map(str::to_owned);
+                // One connection attempt per reconnect: the store's own retry
+                // interval paces the attempts, so a dead Redis sees one attempt per
+                // interval rather than the manager's exponential series per request.
+                let config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(Some(timeout));
+                Ok((
+                    Backend::Standalone {
+                        client,
+                        config,
+                        connection: OnceLock::new(),
+                    },
+                    password,
+                ))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(urls) => self.cluster_client(urls, connect_timeout, timeout),
+        }
+    }
+
+    fn standalone_client(&self, url: &str) -> Result<Client, ConfigError> {
         let bad_url = || {
             ConfigError::new(
                 "RedisStore",
                 "url",
-                hardening_core::url::mask_password(&self.url),
+                hardening_core::url::mask_password(url),
                 if cfg!(feature = "redis-tls") {
                     "a Redis URL such as redis://127.0.0.1:6379/ or rediss://host:6380/"
                 } else {
@@ -163,24 +238,96 @@ impl RedisStoreBuilder {
             )
         };
         #[cfg(feature = "redis-tls")]
-        if let Some(path) = &self.ca_file {
-            let bad_ca = |expected: &'static str| {
-                ConfigError::new("RedisStore", "ca_file", path.display(), expected)
-            };
-            if !self.url.starts_with("rediss://") {
-                return Err(bad_ca("a rediss:// URL to use the CA file with"));
-            }
-            let pem = std::fs::read(path).map_err(|_| bad_ca("a readable PEM file"))?;
-            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(bad_ca("a PEM file with at least one CERTIFICATE"));
-            }
+        if let Some(pem) = self.ca_pem(url.starts_with("rediss://"))? {
             let certs = ::redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(pem),
             };
-            return Client::build_with_tls(self.url.as_str(), certs).map_err(|_| bad_url());
+            return Client::build_with_tls(url, certs).map_err(|_| bad_url());
         }
-        Client::open(self.url.as_str()).map_err(|_| bad_url())
+        Client::open(url).map_err(|_| bad_url())
+    }
+
+    #[cfg(feature = "redis-cluster")]
+    fn cluster_client(
+        &self,
+        urls: &[String],
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<(Backend, Option<String>), ConfigError> {
+        use ::redis::IntoConnectionInfo;
+
+        let bad = |value: String, expected: &'static str| {
+            ConfigError::new("RedisStore", "cluster_builder", value, expected)
+        };
+        let Some(first) = urls.first() else {
+            return Err(bad(
+                "[]".to_owned(),
+                "at least one seed node URL, such as redis://10.0.0.1:6379/",
+            ));
+        };
+        let mut password = None;
+        for url in urls {
+            let masked = hardening_core::url::mask_password(url).to_string();
+            let info = url.as_str().into_connection_info().map_err(|_| {
+                bad(
+                    masked.clone(),
+                    if cfg!(feature = "redis-tls") {
+                        "seed node URLs such as redis://10.0.0.1:6379/ or rediss://host:6380/"
+                    } else {
+                        "seed node URLs such as redis://10.0.0.1:6379/ (rediss:// needs the redis-tls feature)"
+                    },
+                )
+            })?;
+            if info.redis_settings().db() != 0 {
+                return Err(bad(masked, "URLs of database 0 (a cluster has no other)"));
+            }
+            if url.starts_with("rediss://") != first.starts_with("rediss://") {
+                return Err(bad(
+                    masked,
+                    "seed node URLs that all use TLS (rediss://) or none",
+                ));
+            }
+            if password.is_none() {
+                password = info.redis_settings().password().map(str::to_owned);
+            }
+        }
+        // Retries are quick and few: a redirect (MOVED/ASK) or TRYAGAIN
+        // during resharding is retried at once or after a millisecond or so,
+        // well within the store's timeout; a dead primary exhausts them
+        // fast, and the store's failure policy covers the gap until the
+        // cluster has promoted its replica.
+        #[allow(unused_mut)]
+        let mut builder = ::redis::cluster::ClusterClient::builder(urls.iter().map(String::as_str))
+            .retries(3)
+            .min_retry_wait(1)
+            .max_retry_wait(10)
+            .connection_timeout(connect_timeout)
+            .response_timeout(timeout);
+        #[cfg(feature = "redis-tls")]
+        if let Some(pem) = self.ca_pem(first.starts_with("rediss://"))? {
+            builder = builder.certs(::redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
+        }
+        let client = builder.build().map_err(|err| {
+            bad(
+                hardening_core::url::mask_password(first).to_string(),
+                cluster_expectation(&err),
+            )
+        })?;
+        let config = ::redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(connect_timeout)
+            .set_response_timeout(timeout);
+        Ok((
+            Backend::Cluster {
+                client,
+                config,
+                connection: OnceLock::new(),
+            },
+            password,
+        ))
     }
 
     /// Checks the settings and builds the store. Does not connect.
@@ -191,14 +338,21 @@ impl RedisStoreBuilder {
     /// password in it is masked in the error), `timeout` or
     /// `connect_timeout` (zero), `short_circuit_capacity` (zero),
     /// `local_max_keys` (zero), `ca_file` (unreadable, no certificate in
-    /// it, or the URL is not `rediss://`).
+    /// it, or the URL is not `rediss://`); on a cluster `cluster_builder`
+    /// (no seed URL, a URL that is not a Redis URL or names a database
+    /// other than 0, TLS and plain URLs mixed, credentials that differ;
+    /// passwords masked) and `key_prefix` (contains `{`, which would take
+    /// the place of the store's hash tags).
     pub fn build(self) -> Result<RedisStore, ConfigError> {
-        let client = self.client()?;
-        let password = client
-            .get_connection_info()
-            .redis_settings()
-            .password()
-            .map(str::to_owned);
+        let (backend, password) = self.backend(self.connect_timeout, self.timeout)?;
+        if backend.is_cluster() && self.key_prefix.contains('{') {
+            return Err(ConfigError::new(
+                "RedisStore",
+                "key_prefix",
+                &self.key_prefix,
+                "a prefix without '{' on a cluster (the store puts each client's hash tag in braces)",
+            ));
+        }
         if self.timeout.is_zero() {
             return Err(ConfigError::new(
                 "RedisStore",
@@ -235,22 +389,15 @@ impl RedisStoreBuilder {
             FailurePolicy::Local => Some(InMemoryStore::with_max_keys(self.local_max_keys)?),
             FailurePolicy::FailOpen | FailurePolicy::FailClosed => None,
         };
-        // One connection attempt per reconnect: the store's own retry
-        // interval paces the attempts, so a dead Redis sees one attempt per
-        // interval rather than the manager's exponential series per request.
-        let connection_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout));
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
-                connection_config,
-                connection: OnceLock::new(),
+                backend,
                 script_sha: ::redis::Script::new(SCRIPT).get_hash().to_owned(),
+                #[cfg(feature = "redis-cluster")]
+                refund_sha: ::redis::Script::new(REFUND_SCRIPT).get_hash().to_owned(),
                 key_prefix: self.key_prefix,
                 timeout: self.timeout,
                 failure_policy: self.failure_policy,
@@ -269,6 +416,16 @@ impl RedisStoreBuilder {
                 eviction_checked: AtomicBool::new(false),
             }),
         })
+    }
+}
+
+/// What a cluster seed list needs, after the redis client refused it.
+#[cfg(feature = "redis-cluster")]
+fn cluster_expectation(err: &::redis::RedisError) -> &'static str {
+    if err.kind() == ::redis::ErrorKind::InvalidClientConfig {
+        "seed node URLs with the same username and password"
+    } else {
+        "seed node URLs the redis client accepts"
     }
 }
 

@@ -3,13 +3,13 @@
 //! `NOSCRIPT`), the failure policy and the short-circuit.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
+use ::redis::{Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 use hardening_core::clock::duration_to_nanos;
 
+use super::backend::{Backend, Connection};
 use super::health::Health;
 use super::script::{outcome_from_nanos, parse_reply, KeyList, SCRIPT};
 use super::short_circuit::{Limited, LimitedKeys};
@@ -47,10 +47,11 @@ impl FailurePolicy {
 
 /// Everything clones of one store share.
 pub(super) struct Inner {
-    pub(super) client: Client,
-    pub(super) connection_config: ConnectionManagerConfig,
-    pub(super) connection: OnceLock<ConnectionManager>,
+    pub(super) backend: Backend,
     pub(super) script_sha: String,
+    /// The SHA1 of the refund script (cross-slot decisions on a cluster).
+    #[cfg(feature = "redis-cluster")]
+    pub(super) refund_sha: String,
     pub(super) key_prefix: String,
     pub(super) timeout: Duration,
     pub(super) failure_policy: FailurePolicy,
@@ -92,16 +93,8 @@ impl Inner {
         }
     }
 
-    pub(super) fn connection(&self) -> Result<ConnectionManager, RedisError> {
-        if let Some(conn) = self.connection.get() {
-            return Ok(conn.clone());
-        }
-        let conn = ConnectionManager::new_lazy_with_config(
-            self.client.clone(),
-            self.connection_config.clone(),
-        )?;
-        // Two first requests may race; the loser's manager is dropped unused.
-        Ok(self.connection.get_or_init(|| conn).clone())
+    pub(super) fn connection(&self) -> Result<Connection, RedisError> {
+        self.backend.connection()
     }
 
     /// Asks Redis for `maxmemory-policy` in the background and warns about
@@ -141,19 +134,32 @@ impl Inner {
 
     /// Runs the decision script; loads it when Redis does not know it.
     pub(super) async fn eval(&self, cmd: &Cmd) -> Result<Value, RedisError> {
+        self.eval_script(cmd, SCRIPT, &self.script_sha).await
+    }
+
+    /// Runs `cmd`, an `EVALSHA` of `script` (whose SHA1 is `sha`); loads
+    /// the script when Redis does not know it (after a restart, a
+    /// `SCRIPT FLUSH`, or on a cluster node that joined since: `SCRIPT LOAD`
+    /// goes to every primary of a cluster).
+    pub(super) async fn eval_script(
+        &self,
+        cmd: &Cmd,
+        script: &str,
+        sha: &str,
+    ) -> Result<Value, RedisError> {
         let mut conn = self.connection()?;
         match cmd.query_async::<Value>(&mut conn).await {
             Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                let sha: String = ::redis::cmd("SCRIPT")
+                let loaded: String = ::redis::cmd("SCRIPT")
                     .arg("LOAD")
-                    .arg(SCRIPT)
+                    .arg(script)
                     .query_async(&mut conn)
                     .await?;
-                if sha != self.script_sha {
+                if loaded != sha {
                     return Err(RedisError::from((
                         ErrorKind::Client,
                         "SCRIPT LOAD returned an unexpected SHA1",
-                        sha,
+                        loaded,
                     )));
                 }
                 cmd.query_async::<Value>(&mut conn).await
@@ -217,7 +223,6 @@ impl Inner {
         now: Duration,
     ) -> Result<Decision, StoreError> {
         let inner = self;
-        let now_nanos = duration_to_nanos(now);
         let n = keys.len();
         inner.round_trips.fetch_add(1, Ordering::Relaxed);
         let reply = match tokio::time::timeout(inner.timeout, inner.eval(&cmd)).await {
@@ -231,34 +236,53 @@ impl Inner {
         };
         match reply {
             Ok(decision) => {
-                inner.health.succeeded();
-                inner.check_eviction_policy();
-                if let Some(limited) = inner.limited.as_ref() {
-                    for (key, o) in keys.iter().zip(decision.outcomes()) {
-                        if !o.allowed {
-                            limited.insert(
-                                key,
-                                Limited {
-                                    until: now_nanos
-                                        .saturating_add(duration_to_nanos(o.retry_after)),
-                                    reset_at: now_nanos
-                                        .saturating_add(duration_to_nanos(o.reset_after)),
-                                },
-                                now_nanos,
-                            );
-                        }
-                    }
-                }
+                inner.remote_succeeded(&keys, &decision, now);
                 Ok(decision)
             }
-            Err(err) => {
-                inner.failures.fetch_add(1, Ordering::Relaxed);
-                inner.health.failed(&err, inner.failure_policy.name());
-                let checks: Vec<PolicyCheck<'_>> =
-                    owned.iter().map(|(p, k)| PolicyCheck::new(p, k)).collect();
-                inner.fallback(&checks, now, Some(err))
+            Err(err) => inner.remote_failed(err, &owned, now),
+        }
+    }
+
+    /// Bookkeeping after Redis decided: health, the eviction-policy check,
+    /// and the short-circuit for every key Redis reported limited.
+    pub(super) fn remote_succeeded(
+        self: &Arc<Self>,
+        keys: &KeyList,
+        decision: &Decision,
+        now: Duration,
+    ) {
+        let now_nanos = duration_to_nanos(now);
+        self.health.succeeded();
+        self.check_eviction_policy();
+        if let Some(limited) = self.limited.as_ref() {
+            for (key, o) in keys.iter().zip(decision.outcomes()) {
+                if !o.allowed {
+                    limited.insert(
+                        key,
+                        Limited {
+                            until: now_nanos.saturating_add(duration_to_nanos(o.retry_after)),
+                            reset_at: now_nanos.saturating_add(duration_to_nanos(o.reset_after)),
+                        },
+                        now_nanos,
+                    );
+                }
             }
         }
+    }
+
+    /// After Redis failed (`err`): counts it, marks Redis down, and decides
+    /// per the failure policy (`owned`: the request's checks).
+    pub(super) fn remote_failed(
+        &self,
+        err: StoreError,
+        owned: &[(Policy, Key)],
+        now: Duration,
+    ) -> Result<Decision, StoreError> {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.health.failed(&err, self.failure_policy.name());
+        let checks: Vec<PolicyCheck<'_>> =
+            owned.iter().map(|(p, k)| PolicyCheck::new(p, k)).collect();
+        self.fallback(&checks, now, Some(err))
     }
 }
 

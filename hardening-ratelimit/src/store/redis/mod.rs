@@ -1,8 +1,11 @@
 //! The shared store: GCRA state in Redis, so every replica of a service
 //! enforces one limit (cargo feature `redis`). See [`RedisStore`].
 
+mod backend;
 mod builder;
 mod connection;
+#[cfg(feature = "redis-cluster")]
+mod cross_slot;
 mod health;
 mod script;
 mod short_circuit;
@@ -77,9 +80,9 @@ pub struct RedisStoreStats {
 /// Redis never holds dead keys: its memory is bounded by the clients limited
 /// *now*. User ids, API keys and custom keys appear in key names only as
 /// their SHA-256 (`ratelimit:api:user:<64 hex digits>`, see
-/// [`Key::write_storage`]); IP addresses appear in clear. The store needs a standalone Redis (or the primary behind
-/// Sentinel): one script touches several keys, which Redis Cluster only
-/// allows within one hash slot.
+/// [`Key::write_storage`]); IP addresses appear in clear. On a Redis
+/// Cluster the key form is the key's hash tag
+/// (`ratelimit:auth:{ip:203.0.113.9}`), see below.
 ///
 /// Decisions are exact to the nanosecond for quota windows (burst × period)
 /// up to 2<sup>53</sup> ns, about 104 days (Lua numbers are doubles);
@@ -95,6 +98,67 @@ pub struct RedisStoreStats {
 /// [`mask_password`](hardening_core::url::mask_password), and a
 /// [`StoreError`] whose Redis error would quote it gets it masked.
 ///
+/// # Redis Cluster
+///
+/// With the cargo feature `redis-cluster`,
+/// [`RedisStore::cluster_builder`] takes the URLs of a few seed nodes and
+/// the store runs on the cluster (the redis crate's async cluster client).
+/// Every key carries its client as a hash tag, so all the policies of one
+/// request that key on the same client (the usual case: one policy per
+/// route, or `auth` and `login` both by IP) live in one slot and are
+/// decided by one script call, all or nothing, exactly as on a standalone
+/// Redis.
+///
+/// A request whose policies key on different clients (auth by IP, api by
+/// user) spans slots: the store decides each slot's share with one script
+/// call, sends them together, and admits the request when every slot
+/// admits it. What holds then:
+///
+/// - **Per slot, everything**: each slot's share is atomic, reads the
+///   server's time and consumes nothing when that slot rejects.
+/// - **Across slots, no quota burned on rejection, after the fact**: when
+///   one slot rejects, the slots that admitted get their unit back (a
+///   second script call, `gcra_refund.lua`, before the answer), so a
+///   rejected request ends up consuming nothing. Exact unless the state
+///   fully recovered between the two calls (then nothing is left to give
+///   back) or the refund fails (then one unit stays consumed).
+/// - **Across slots, not linearizable**: between the two calls another
+///   request may see the unit that is about to be given back and be
+///   rejected for it. Limits are never exceeded, but under contention a
+///   cross-slot request can be rejected where a standalone Redis would have
+///   admitted it.
+///
+/// `MOVED` and `ASK` (resharding) and `TRYAGAIN` are followed by the
+/// cluster client within the store's timeout, and a failover is followed
+/// by refreshing the slot map; in the gap between a primary's death and
+/// its replica's promotion the [failure policy](#when-redis-fails) decides.
+/// One failed node marks the whole store down for the retry interval (the
+/// health state is per store, not per node). A key
+/// migrated to another node is read against that node's clock: keep the
+/// nodes' clocks in sync (NTP), as for replicas of a standalone primary. A
+/// multi-key decision whose slot is half migrated can get `TRYAGAIN` until
+/// its keys are together again; the client retries a few times within the
+/// timeout, then the failure policy decides.
+///
+/// ```no_run
+/// # #[cfg(feature = "redis-cluster")]
+/// # fn main() -> Result<(), hardening_ratelimit::ConfigError> {
+/// use hardening_ratelimit::store::RedisStore;
+///
+/// let store = RedisStore::cluster_builder([
+///     "redis://10.0.0.1:6379/",
+///     "redis://10.0.0.2:6379/",
+///     "redis://10.0.0.3:6379/",
+/// ])
+/// .key_prefix("myapp:rl:")
+/// .build()?;
+/// assert!(store.is_cluster());
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "redis-cluster"))]
+/// # fn main() {}
+/// ```
+///
 /// # Eviction
 ///
 /// Every key the store writes has a TTL, so `maxmemory-policy`
@@ -102,10 +166,11 @@ pub struct RedisStoreStats {
 /// until it has recovered (`volatile-ttl` evicts the most nearly
 /// recovered first, the least harmful). `allkeys-lru`/`allkeys-lfu`/
 /// `allkeys-random` may evict a limited client's state, handing it its
-/// whole burst back early. When the store first connects it asks
-/// `CONFIG GET maxmemory-policy` (ignoring a refusal, e.g. by an ACL or a
-/// managed Redis) and logs a warning (target `hardening_ratelimit`) for an
-/// `allkeys-*` policy.
+/// whole burst back early. After the first decision Redis makes, the store
+/// asks `CONFIG GET maxmemory-policy` once, in the background (ignoring a
+/// refusal, e.g. by an ACL or a managed Redis), and logs a warning (target
+/// `hardening_ratelimit`) for an `allkeys-*` policy. On a cluster the
+/// answer comes from one node.
 ///
 /// # When Redis fails
 ///
@@ -218,6 +283,27 @@ impl RedisStore {
         Self::builder(url).build()
     }
 
+    /// A builder for a store on the Redis Cluster reached through the seed
+    /// nodes at `urls` (cargo feature `redis-cluster`): `redis://host:port/`
+    /// for each of a few nodes (any of them, primaries or replicas; the
+    /// client learns the rest with `CLUSTER SLOTS`), the same credentials in
+    /// each, and `rediss://` URLs with the `redis-tls` feature. See
+    /// [Redis Cluster](RedisStore#redis-cluster).
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_builder<I>(urls: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        RedisStoreBuilder::cluster(urls.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether the store is on a Redis Cluster
+    /// ([`cluster_builder`](RedisStore::cluster_builder)).
+    pub fn is_cluster(&self) -> bool {
+        self.inner.backend.is_cluster()
+    }
+
     /// The prefix of every key this store writes.
     pub fn key_prefix(&self) -> &str {
         &self.inner.key_prefix
@@ -309,7 +395,8 @@ impl RateLimitStore for RedisStore {
             return MaybeReady::Ready(Ok(Decision::new()));
         }
         let now_nanos = duration_to_nanos(now);
-        let keys = KeyList::new(&inner.key_prefix, checks);
+        let cluster = inner.backend.is_cluster();
+        let keys = KeyList::new(&inner.key_prefix, checks, cluster);
         if let Some(decision) = inner.short_circuit(&keys, now_nanos) {
             inner.short_circuited.fetch_add(1, Ordering::Relaxed);
             return MaybeReady::Ready(Ok(decision));
@@ -318,14 +405,33 @@ impl RateLimitStore for RedisStore {
             return MaybeReady::Ready(inner.fallback(checks, now, None));
         }
 
+        let own = || -> Vec<(Policy, Key)> {
+            checks
+                .iter()
+                .map(|c| (c.policy().clone(), c.key().clone()))
+                .collect()
+        };
+        #[cfg(feature = "redis-cluster")]
+        if cluster {
+            if let Some(groups) = keys.tag_groups() {
+                let groups = groups
+                    .into_iter()
+                    .map(|group| cross_slot::SlotGroup {
+                        cmd: script::group_command(&inner.script_sha, &keys, checks, &group),
+                        checks: group,
+                    })
+                    .collect();
+                // Refunds need every policy, whatever the failure policy.
+                return MaybeReady::Pending(RedisDecisionFuture {
+                    inner: Box::pin(Arc::clone(inner).decide_groups(groups, keys, own(), now)),
+                });
+            }
+        }
         let cmd = decision_command(&inner.script_sha, &keys, checks);
         // What a fallback needs after the call, owned (cheap: reference counts).
         let owned: Vec<(Policy, Key)> = match inner.failure_policy {
             FailurePolicy::FailClosed => Vec::new(),
-            FailurePolicy::FailOpen | FailurePolicy::Local => checks
-                .iter()
-                .map(|c| (c.policy().clone(), c.key().clone()))
-                .collect(),
+            FailurePolicy::FailOpen | FailurePolicy::Local => own(),
         };
         MaybeReady::Pending(RedisDecisionFuture {
             inner: Box::pin(Arc::clone(inner).decide_remote(cmd, keys, owned, now)),
