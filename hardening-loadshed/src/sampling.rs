@@ -73,7 +73,7 @@ impl Sampler {
         x ^= x << 17;
         self.rng.set(x);
         let span = u64::from(2 * every - 1);
-        1 + ((x >> 32) * span >> 32) as u32
+        1 + (((x >> 32) * span) >> 32) as u32
     }
 }
 
