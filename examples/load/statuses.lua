@@ -1,7 +1,9 @@
 -- wrk script: counts responses by status class; with XFF=1 each request
--- carries a distinct X-Forwarded-For (10.0.0.0/8, then 11.0.0.0/8, ...).
+-- carries a distinct X-Forwarded-For (10.0.0.0/8, then 11.0.0.0/8, ...),
+-- numbered from XFF_BASE (so successive runs use new addresses).
 local counter = 0
 local xff = os.getenv("XFF") == "1"
+local base = tonumber(os.getenv("XFF_BASE") or "0")
 local threads = {}
 c2, c4, c429, c5, c503 = 0, 0, 0, 0, 0
 
@@ -11,7 +13,7 @@ function setup(thread)
 end
 
 function init(args)
-  counter = id * 16777216
+  counter = base + id * 16777216
 end
 
 function request()
@@ -20,7 +22,8 @@ function request()
     local n = counter
     local ip = string.format("%d.%d.%d.%d", 10 + math.floor(n / 16777216) % 100,
       math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
-    return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
+    -- As a TLS-terminating proxy sends them (the proxy is trusted).
+    return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip, ["X-Forwarded-Proto"] = "https" })
   end
   return wrk.format()
 end

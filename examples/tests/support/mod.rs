@@ -150,6 +150,11 @@ impl SecureApi {
         send_to(self.addr, req).await
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("process still running")
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let pid = self.child.id().expect("process still running");
