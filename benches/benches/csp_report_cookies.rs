@@ -9,11 +9,20 @@
 //! the axum cookie crates leave both to each handler), so each group has the
 //! bare inner service as its baseline, and the report group a hand-written
 //! receiver (`serde_json::Value` + one `tracing` event of the raw fields,
-//! unscrubbed) as the nearest thing a handler would do. Logging goes to a JSON
-//! `tracing-subscriber` writing to `io::sink()`, like `secure_api`'s logs.
+//! unscrubbed) as the nearest thing a handler would do.
+//!
+//! The report group splits the cost three ways:
+//! - with a JSON `tracing-subscriber` writing to `io::sink()`, like
+//!   `secure_api`'s logs: everything, the subscriber's formatting included;
+//! - with a subscriber that formats every field of the event into nothing
+//!   (`FieldsOnly`): the layer's own work — parsing, scrubbing (done as the
+//!   fields are formatted) and emitting the event;
+//! - the JSON subscriber given the same event, already parsed: what the
+//!   subscriber costs, whoever emits the event.
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
+use std::fmt::{self, Write as _};
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
@@ -30,6 +39,46 @@ use http_body_util::Full;
 use tower::{Layer, Service};
 
 const REPORT: &str = r#"{"csp-report":{"document-uri":"https://example.com/account/settings?session=abc123&tab=2","referrer":"https://example.com/","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"default-src 'none'; script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-AAAAAAAAAAAAAAAAAAAAAAAA'; report-uri /csp-reports","disposition":"enforce","blocked-uri":"https://evil.example/x.js?k=1","line-number":12,"column-number":5,"source-file":"https://example.com/account/settings?session=abc123","status-code":200,"script-sample":""}}"#;
+
+const REPORTING_API: &str = r#"[{"age":0,"body":{"blockedURL":"inline","columnNumber":5,"disposition":"enforce","documentURL":"https://example.com/account/settings?session=abc123&tab=2","effectiveDirective":"script-src-elem","lineNumber":12,"originalPolicy":"default-src 'none'; script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-AAAAAAAAAAAAAAAAAAAAAAAA'; report-to csp","referrer":"https://example.com/","sample":"","sourceFile":"https://example.com/account/settings?session=abc123","statusCode":200},"type":"csp-violation","url":"https://example.com/account/settings?session=abc123&tab=2","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"}]"#;
+
+/// A subscriber that takes every event and formats each of its fields into
+/// nothing: the work an event costs its emitter (the values' `Display`,
+/// here the scrubbing), without any subscriber's own formatting.
+struct FieldsOnly;
+
+struct Discard(usize);
+
+impl fmt::Write for Discard {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+impl tracing::field::Visit for Discard {
+    fn record_debug(&mut self, _field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        let _ = write!(self, "{value:?}");
+    }
+}
+
+impl tracing::Subscriber for FieldsOnly {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut out = Discard(0);
+        event.record(&mut out);
+        black_box(out.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
 
 fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
@@ -87,10 +136,10 @@ impl Service<Request<()>> for ThreeCookies {
     }
 }
 
-fn report_request() -> Request<Full<Bytes>> {
+fn report_request(content_type: &'static str, body: &'static str) -> Request<Full<Bytes>> {
     Request::post("/csp-reports")
-        .header(CONTENT_TYPE, "application/csp-report")
-        .body(Full::new(Bytes::from_static(REPORT.as_bytes())))
+        .header(CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
         .unwrap()
 }
 
@@ -112,51 +161,92 @@ fn naive_receiver(body: &[u8]) -> u16 {
     }
 }
 
-fn bench_reports(c: &mut Criterion) {
-    let subscriber = tracing_subscriber::fmt()
+fn json_subscriber() -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::sink)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+        .finish()
+}
 
+fn bench_reports(c: &mut Criterion) {
     let layer = CspReportLayer::builder("/csp-reports").build().unwrap();
     let mut svc = layer.layer(Empty);
     let mut group = c.benchmark_group("headers/csp_report_per_report");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("hardening CspReportLayer (parse, scrub, log JSON)", |b| {
-        b.iter(|| match poll_once(svc.call(report_request())) {
-            Poll::Ready(Ok(res)) => black_box(res.status()),
-            _ => unreachable!("a full body is read in one poll"),
-        })
-    });
-    // the same with events disabled: parse and scrub only
-    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+    let mut layer_bench = |group: &mut criterion::BenchmarkGroup<'_, _>, name: &str, ct, body| {
+        group.bench_function(name, |b| {
+            b.iter(|| match poll_once(svc.call(report_request(ct, body))) {
+                Poll::Ready(Ok(res)) => black_box(res.status()),
+                _ => unreachable!("a full body is read in one poll"),
+            })
+        });
+    };
+    tracing::subscriber::with_default(json_subscriber(), || {
         tracing::callsite::rebuild_interest_cache();
+        layer_bench(
+            &mut group,
+            "hardening CspReportLayer (parse, scrub, log JSON)",
+            "application/csp-report",
+            REPORT,
+        );
+        layer_bench(
+            &mut group,
+            "hardening CspReportLayer, Reporting API body (parse, scrub, log JSON)",
+            "application/reports+json",
+            REPORTING_API,
+        );
+        // the subscriber's share: the same event, values already parsed and scrubbed
+        group.bench_function("JSON subscriber alone (the same event, pre-parsed)", |b| {
+            b.iter(|| {
+                black_box(report_request("application/csp-report", REPORT));
+                tracing::warn!(
+                    directive = %"script-src-elem",
+                    blocked_uri = %"https://evil.example/x.js",
+                    document_uri = %"https://example.com/account/settings",
+                    disposition = %"enforce",
+                    source_file = Some(tracing::field::display("https://example.com/account/settings")),
+                    line = Some(12u64),
+                    column = Some(5u64),
+                    "content security policy violation"
+                );
+            })
+        });
         group.bench_function(
-            "hardening CspReportLayer (parse, scrub; no subscriber)",
+            "hand-written serde_json::Value handler (unscrubbed, log JSON)",
             |b| {
-                b.iter(|| match poll_once(svc.call(report_request())) {
-                    Poll::Ready(Ok(res)) => black_box(res.status()),
-                    _ => unreachable!("a full body is read in one poll"),
+                b.iter(|| {
+                    let req = report_request("application/csp-report", REPORT);
+                    let body = Bytes::from_static(REPORT.as_bytes());
+                    black_box(req);
+                    black_box(naive_receiver(&body))
                 })
             },
         );
     });
-    tracing::callsite::rebuild_interest_cache();
-    group.bench_function("hand-written serde_json::Value handler (unscrubbed)", |b| {
-        b.iter(|| {
-            let req = report_request();
-            let body = Bytes::from_static(REPORT.as_bytes());
-            black_box(req);
-            black_box(naive_receiver(&body))
-        })
+    tracing::subscriber::with_default(FieldsOnly, || {
+        tracing::callsite::rebuild_interest_cache();
+        layer_bench(
+            &mut group,
+            "hardening CspReportLayer (parse, scrub, event; fields formatted to nothing)",
+            "application/csp-report",
+            REPORT,
+        );
+        layer_bench(
+            &mut group,
+            "hardening CspReportLayer, Reporting API body (fields formatted to nothing)",
+            "application/reports+json",
+            REPORTING_API,
+        );
     });
+    tracing::callsite::rebuild_interest_cache();
     group.bench_function("bare inner service (request only)", |b| {
         let mut inner = Empty;
-        b.iter(|| match poll_once(inner.call(report_request())) {
-            Poll::Ready(Ok(res)) => black_box(res.status()),
-            _ => unreachable!(),
-        })
+        b.iter(
+            || match poll_once(inner.call(report_request("application/csp-report", REPORT))) {
+                Poll::Ready(Ok(res)) => black_box(res.status()),
+                _ => unreachable!(),
+            },
+        )
     });
     group.finish();
 }

@@ -1,7 +1,8 @@
 //! The core of the `limiter-load` binary: drives `hardening-ratelimit`'s
-//! in-memory store (or its whole layer, or `governor`'s keyed limiter) from
-//! several threads over a key distribution and reports throughput, latency
-//! and memory.
+//! in-memory store (or its whole layer, or `governor`'s keyed limiter, or
+//! its Redis store on a standalone Redis or a Redis Cluster) from several
+//! threads over a key distribution and reports throughput, latency and
+//! memory.
 //!
 //! # Example
 //!
@@ -16,6 +17,7 @@
 //!     policies: vec![("api".into(), 60, Duration::from_secs(60))],
 //!     duration: Duration::from_millis(20),
 //!     targets: vec![Target::Store],
+//!     redis: None,
 //! };
 //! let reports = run(&config, |_| {}).unwrap();
 //! let r = &reports[0];
@@ -37,6 +39,8 @@ use hardening_core::clock::{Clock, CoarseMonotonicClock};
 use hardening_core::PeerAddr;
 use hardening_ratelimit::store::{MaybeReady, PolicyCheck, RateLimitStore};
 use hardening_ratelimit::{InMemoryStore, Key, Policy, Quota, RateLimitLayer};
+
+mod redis;
 use http::{Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -61,6 +65,20 @@ pub enum Target {
     Layer,
     /// `governor`'s keyed limiter, one per policy, checked in turn.
     Governor,
+    /// `RedisStore::check` with every policy on [`LoadConfig::redis`],
+    /// 16 decisions in flight per thread (FailClosed: a failed decision
+    /// fails the run). `tracked` and bytes per key are not measured: the
+    /// state lives in Redis.
+    RedisStore,
+}
+
+/// Where the [`Target::RedisStore`] runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// A standalone Redis at this URL.
+    Standalone(String),
+    /// A Redis Cluster reached through these seed URLs.
+    Cluster(Vec<String>),
 }
 
 impl Target {
@@ -70,6 +88,7 @@ impl Target {
             Target::Store => "hardening store",
             Target::Layer => "hardening layer",
             Target::Governor => "governor keyed",
+            Target::RedisStore => "hardening redis store",
         }
     }
 }
@@ -90,6 +109,8 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// What to measure, in turn.
     pub targets: Vec<Target>,
+    /// The Redis of [`Target::RedisStore`].
+    pub redis: Option<RedisTarget>,
 }
 
 /// The result of one target.
@@ -355,6 +376,25 @@ pub fn run(
     let max_keys = (config.keys as usize).saturating_mul(2).max(1024);
     let mut reports = Vec::new();
     for &target in &config.targets {
+        if target == Target::RedisStore {
+            let redis = config
+                .redis
+                .as_ref()
+                .ok_or("the redis store needs a Redis (LoadConfig::redis)")?;
+            let policies: Vec<Policy> = quotas
+                .iter()
+                .map(|(name, q)| Policy::new(name.clone(), *q))
+                .collect();
+            reports.push(redis::run(
+                redis,
+                threads,
+                &sequences,
+                &policies,
+                config.duration,
+                &mut progress,
+            )?);
+            continue;
+        }
         let stop = AtomicBool::new(false);
         let total = AtomicU64::new(0);
         let before = resident_bytes();
@@ -422,6 +462,7 @@ pub fn run(
                         Target::Governor => hammer(keys, stop, total, overhead, |k| {
                             governors.iter().all(|g| g.check_key(&k).is_ok())
                         }),
+                        Target::RedisStore => unreachable!("run by redis::run"),
                     })
                 })
                 .collect();
@@ -444,6 +485,7 @@ pub fn run(
             Target::Store => store.tracked_keys(),
             Target::Layer => layer_store.tracked_keys(),
             Target::Governor => governors.iter().map(|g| g.len()).sum(),
+            Target::RedisStore => 0,
         };
         let grown = resident_bytes().saturating_sub(before);
         let mut samples: Vec<u64> = Vec::new();
@@ -553,6 +595,7 @@ mod tests {
             ],
             duration: Duration::from_millis(70),
             targets: vec![Target::Store, Target::Layer, Target::Governor],
+            redis: None,
         };
         let mut ticks = 0;
         let reports = run(&config, |_| ticks += 1).unwrap();

@@ -19,6 +19,7 @@ const STRICT: &[(&str, &str)] = &[
     ("referrer-policy", "strict-origin-when-cross-origin"),
     ("cross-origin-opener-policy", "same-origin"),
     ("cross-origin-resource-policy", "same-origin"),
+    ("cross-origin-embedder-policy", "require-corp"),
     ("origin-agent-cluster", "?1"),
     ("x-dns-prefetch-control", "off"),
     ("x-permitted-cross-domain-policies", "none"),
@@ -44,6 +45,7 @@ const API: &[(&str, &str)] = &[
 const DOCUMENT_ONLY: &[&str] = &[
     "permissions-policy",
     "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
     "origin-agent-cluster",
     "x-dns-prefetch-control",
     "x-download-options",

@@ -65,22 +65,28 @@
 //! # }
 //! ```
 
+mod json;
 mod layer;
 mod parse;
+mod scrub;
 mod service;
 
 pub use layer::{CspReportBuilder, CspReportLayer, DEFAULT_MAX_BODY};
-pub use parse::{scrub_uri, Violation, MAX_FIELD_LEN};
+pub use scrub::{scrub_uri, MAX_FIELD_LEN};
 pub use service::{CspReport, ResponseFuture};
 
-/// Logs one violation: the crate's one `tracing` event per report.
-fn log(v: &Violation) {
+use parse::Violation;
+use scrub::{Scrubbed, MAX_DISPOSITION_LEN};
+
+/// Logs one violation: the crate's one `tracing` event per report. The
+/// fields are scrubbed as the subscriber formats them, with no copy.
+fn log(v: &Violation<'_>) {
     tracing::warn!(
         directive = %v.directive,
-        blocked_uri = %v.blocked_uri,
-        document_uri = %v.document_uri,
-        disposition = %v.disposition,
-        source_file = v.source_file.as_deref(),
+        blocked_uri = %Scrubbed::uri(&v.blocked),
+        document_uri = %Scrubbed::uri(&v.document),
+        disposition = %Scrubbed::text(&v.disposition, MAX_DISPOSITION_LEN),
+        source_file = v.source_file.as_deref().map(Scrubbed::uri).map(tracing::field::display),
         line = v.line,
         column = v.column,
         "content security policy violation"

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -85,11 +85,10 @@ where
         if declared.is_some_and(|n| n > max as u64) {
             return ResponseFuture::ready(empty(StatusCode::PAYLOAD_TOO_LARGE));
         }
-        let capacity = declared.map_or(1024, |n| n as usize).min(max);
         ResponseFuture {
             kind: Kind::Collect {
                 body: req.into_body(),
-                buf: BytesMut::with_capacity(capacity),
+                buf: Collected::Empty,
                 format,
                 max,
             },
@@ -121,7 +120,7 @@ pin_project! {
         Collect {
             #[pin]
             body: ReqBody,
-            buf: BytesMut,
+            buf: Collected,
             format: ReportFormat,
             max: usize,
         },
@@ -165,23 +164,18 @@ where
             } => loop {
                 match ready!(body.as_mut().poll_frame(cx)) {
                     Some(Ok(frame)) => {
-                        if let Ok(mut data) = frame.into_data() {
+                        if let Ok(data) = frame.into_data() {
                             if buf.len() + data.remaining() > *max {
                                 return Poll::Ready(Ok(empty(StatusCode::PAYLOAD_TOO_LARGE)));
                             }
-                            while data.has_remaining() {
-                                let chunk = data.chunk();
-                                let n = chunk.len();
-                                buf.extend_from_slice(chunk);
-                                data.advance(n);
-                            }
+                            buf.push(data);
                         }
                     }
                     Some(Err(_)) => {
                         return Poll::Ready(Ok(empty(StatusCode::BAD_REQUEST)));
                     }
                     None => {
-                        return Poll::Ready(Ok(empty(receive(*format, buf))));
+                        return Poll::Ready(Ok(empty(receive(*format, buf.as_slice()))));
                     }
                 }
             },
@@ -189,11 +183,64 @@ where
     }
 }
 
+/// The body read so far: the first chunk as it came (a `Bytes` frame is
+/// kept without a copy, and a small report is one frame), copied into one
+/// buffer only when a second chunk arrives.
+enum Collected {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        match self {
+            Collected::Empty => 0,
+            Collected::One(b) => b.len(),
+            Collected::Many(b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, mut data: impl Buf) {
+        if !data.has_remaining() {
+            return;
+        }
+        match self {
+            // zero-copy for `Bytes` (and hyper's frames)
+            Collected::Empty => *self = Collected::One(data.copy_to_bytes(data.remaining())),
+            Collected::One(first) => {
+                let mut buf = BytesMut::with_capacity((first.len() + data.remaining()) * 2);
+                buf.extend_from_slice(first);
+                extend(&mut buf, data);
+                *self = Collected::Many(buf);
+            }
+            Collected::Many(buf) => extend(buf, data),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Collected::Empty => &[],
+            Collected::One(b) => b,
+            Collected::Many(b) => b,
+        }
+    }
+}
+
+fn extend(buf: &mut BytesMut, mut data: impl Buf) {
+    while data.has_remaining() {
+        let chunk = data.chunk();
+        let n = chunk.len();
+        buf.extend_from_slice(chunk);
+        data.advance(n);
+    }
+}
+
 /// Parses and logs a complete body; the status to answer.
 fn receive(format: ReportFormat, body: &[u8]) -> StatusCode {
     match parse::parse(format, body) {
         Ok(violations) => {
-            for v in &violations {
+            for v in violations.as_slice() {
                 super::log(v);
             }
             StatusCode::NO_CONTENT
