@@ -13,7 +13,7 @@ use tower_layer::Layer;
 use crate::algorithm::{check_limit, Fixed, LimitAlgorithm};
 use crate::error::{invalid, ConfigError};
 use crate::limiter::{AdaptiveSettings, LimitChange, LimitHook, Limiter};
-use crate::priority::{Classify, Priority, Shares};
+use crate::priority::{Classify, Priority, RequestRef, Shares};
 use crate::reject::{problem_body, BoxErrorRejection, ErrorRejection, ResponseRejection};
 use crate::service::ConcurrencyLimit;
 
@@ -22,10 +22,35 @@ const COMPONENT: &str = "ConcurrencyLimitLayer";
 
 /// What every service of a layer shares besides the limiter.
 pub(crate) struct LayerConfig {
-    pub(crate) classifier: Arc<dyn Classify>,
-    pub(crate) classify: bool,
+    /// No bypass paths and no classifier: every request is
+    /// [`Priority::Default`] and counted (the service skips [`route`](Self::route)).
+    pub(crate) plain: bool,
+    classifier: Arc<dyn Classify>,
+    classify: bool,
     pub(crate) bypass: Box<[String]>,
-    pub(crate) problems: [Bytes; 3],
+    problems: [Bytes; 3],
+}
+
+impl LayerConfig {
+    /// The class of `req`, or `None` for a bypass path (not counted).
+    #[inline]
+    pub(crate) fn route<B>(&self, req: &http::Request<B>) -> Option<Priority> {
+        let path = req.uri().path();
+        if self.bypass.iter().any(|p| p == path) {
+            return None;
+        }
+        Some(if self.classify {
+            self.classifier.classify(&RequestRef::from(req))
+        } else {
+            Priority::Default
+        })
+    }
+
+    /// The problem document of a refusal of class `priority`.
+    #[cold]
+    pub(crate) fn problem(&self, priority: Priority) -> Bytes {
+        self.problems[priority.index()].clone()
+    }
 }
 
 /// Limits the requests in flight and refuses the rest at once.
@@ -245,8 +270,10 @@ impl ConcurrencyLimitLayerBuilder {
         self
     }
 
-    /// The fewest samples a window needs before it closes (it stretches
-    /// until it has them).
+    /// The fewest completed requests a window needs before it closes (it
+    /// stretches until it has them). Under heavy traffic, when the limiter
+    /// times one request in [`Limiter::sample_every`], each timed request
+    /// counts for that many.
     pub fn min_samples(mut self, samples: u32) -> Self {
         self.min_samples = samples;
         self
@@ -340,6 +367,7 @@ impl ConcurrencyLimitLayerBuilder {
         Ok(ConcurrencyLimitLayer {
             limiter,
             config: Arc::new(LayerConfig {
+                plain: !classify && self.bypass.is_empty(),
                 classifier: self.classifier.unwrap_or_else(|| Arc::new(())),
                 classify,
                 bypass: self.bypass.into_boxed_slice(),

@@ -86,6 +86,7 @@ mod layer;
 mod limiter;
 pub mod priority;
 pub mod reject;
+mod sampling;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -98,4 +99,5 @@ pub use hardening_core::clock::{Clock, FakeClock, MonotonicClock};
 pub use layer::{ConcurrencyLimitLayer, ConcurrencyLimitLayerBuilder};
 pub use limiter::{LimitChange, Limiter, Outcome, Permit};
 pub use priority::{Classify, InFlight, PathClassifier, Priority, RequestRef, Shares};
+pub use sampling::MAX_SAMPLE_EVERY;
 pub use service::ConcurrencyLimit;

@@ -11,6 +11,7 @@ use hardening_core::clock::Clock;
 use crate::algorithm::{LimitAlgorithm, WindowSample};
 use crate::error::Overloaded;
 use crate::priority::{InFlight, Priority, Shares};
+use crate::sampling;
 use hardening_core::observe::ConcurrencyStats;
 
 /// Bits per class in the packed in-flight counter (three classes in one
@@ -79,6 +80,9 @@ pub(crate) struct Adaptive {
     clock: Arc<dyn Clock>,
     window: u64,
     min_samples: u32,
+    /// Time one admitted request in this many (1: every one); set when a
+    /// window closes, from that window's volume ([`sampling::next_every`]).
+    sample_every: AtomicU32,
     log_interval: u64,
     acc: WindowAcc,
     controller: Mutex<Controller>,
@@ -97,6 +101,8 @@ struct Shared {
     in_flight: AtomicU64,
     limit: AtomicU32,
     shares: Shares,
+    /// `shares == Shares::NONE`: admission is `total < limit`.
+    shares_none: bool,
     retry_after: Duration,
     rejected: [AtomicU64; 3],
     adaptive: Option<Adaptive>,
@@ -162,6 +168,7 @@ impl Limiter {
             clock: settings.clock,
             window: hardening_core::clock::duration_to_nanos(settings.window),
             min_samples: settings.min_samples,
+            sample_every: AtomicU32::new(1),
             log_interval: hardening_core::clock::duration_to_nanos(settings.log_interval),
             controller: Mutex::new(Controller {
                 algorithm,
@@ -175,6 +182,7 @@ impl Limiter {
                 in_flight: AtomicU64::new(0),
                 limit: AtomicU32::new(limit),
                 shares,
+                shares_none: shares == Shares::NONE,
                 retry_after,
                 rejected: Default::default(),
                 adaptive,
@@ -202,6 +210,18 @@ impl Limiter {
         self.shared.shares
     }
 
+    /// With an adaptive controller, the limiter times one admitted request
+    /// in this many (chosen at random): 1 while traffic is light, up to
+    /// [`MAX_SAMPLE_EVERY`](crate::MAX_SAMPLE_EVERY) when a window holds
+    /// many more requests than the controller needs. 0 with a fixed limit
+    /// (nothing is timed).
+    pub fn sample_every(&self) -> u32 {
+        self.shared
+            .adaptive
+            .as_ref()
+            .map_or(0, |a| a.sample_every.load(Ordering::Relaxed))
+    }
+
     /// Admits a request of class `priority` if the limit and the
     /// reservations allow it, without waiting.
     ///
@@ -218,13 +238,13 @@ impl Limiter {
         let mut current = shared.in_flight.load(Ordering::Relaxed);
         loop {
             let counts = unpack(current);
-            if !shared.shares.admits(limit, counts, priority) {
-                shared.rejected[priority.index()].fetch_add(1, Ordering::Relaxed);
-                return Err(Overloaded {
-                    priority,
-                    limit,
-                    retry_after: shared.retry_after,
-                });
+            let admitted = if shared.shares_none {
+                counts.total() < limit
+            } else {
+                shared.shares.admits(limit, counts, priority)
+            };
+            if !admitted {
+                return Err(shared.refuse(priority, limit));
             }
             match shared.in_flight.compare_exchange_weak(
                 current,
@@ -233,17 +253,30 @@ impl Limiter {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    let start = shared.adaptive.as_ref().map_or(0, |a| a.clock.now_nanos());
+                    let start = match &shared.adaptive {
+                        None => UNTIMED,
+                        Some(a) => a.admitted(counts.total() + 1),
+                    };
                     return Ok(Permit {
                         shared: Arc::clone(&self.shared),
-                        priority,
-                        start,
-                        in_flight: counts.total() + 1,
-                        recorded: false,
+                        state: start | ((priority.index() as u64) << PRIORITY_SHIFT),
                     });
                 }
                 Err(actual) => current = actual,
             }
+        }
+    }
+}
+
+impl Shared {
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, priority: Priority, limit: u32) -> Overloaded {
+        self.rejected[priority.index()].fetch_add(1, Ordering::Relaxed);
+        Overloaded {
+            priority,
+            limit,
+            retry_after: self.retry_after,
         }
     }
 }
@@ -267,53 +300,95 @@ impl ConcurrencyStats for Limiter {
     }
 }
 
+/// `Permit::state`: bits 0..=60 the admission time in clock nanoseconds
+/// (or [`UNTIMED`]), bit 61 "recorded", bits 62..=63 the priority index.
+/// Packed so that a permit is two words: the response future and body that
+/// carry it stay small enough to be moved without a `memcpy` call.
+const TIME_MASK: u64 = (1 << 61) - 1;
+/// The admission time of a request that is not timed (fixed limit, or not
+/// sampled).
+const UNTIMED: u64 = TIME_MASK;
+const RECORDED: u64 = 1 << 61;
+const PRIORITY_SHIFT: u32 = 62;
+
 /// A request admitted by a [`Limiter`]: counted in flight until dropped.
 ///
 /// With an adaptive controller, [`record`](Permit::record) hands the
-/// request's RTT and outcome to the current window (the service does this
-/// when the inner service answers; the permit then lives on in the response
-/// body until the body ends or is dropped).
+/// request's outcome, and for timed requests its RTT, to the current window
+/// (the service does this when the inner service answers; the permit then
+/// lives on in the response body until the body ends or is dropped).
 pub struct Permit {
     shared: Arc<Shared>,
-    priority: Priority,
-    start: u64,
-    in_flight: u32,
-    recorded: bool,
+    state: u64,
 }
 
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("priority", &self.priority)
-            .field("in_flight", &self.in_flight)
+            .field("priority", &self.priority())
+            .field("timed", &self.is_timed())
             .finish()
     }
 }
 
 impl Permit {
     /// The class the request was admitted as.
+    #[inline]
     pub fn priority(&self) -> Priority {
-        self.priority
+        match self.state >> PRIORITY_SHIFT {
+            0 => Priority::Critical,
+            1 => Priority::Default,
+            _ => Priority::Sheddable,
+        }
     }
 
-    /// Records the request's RTT (time since admission) and outcome, once;
-    /// later calls do nothing. A permit dropped without a record (a
-    /// cancelled request) gives the controller no sample.
+    /// Whether the request's RTT is measured: with an adaptive controller,
+    /// every request while traffic is light, one in
+    /// [`Limiter::sample_every`] under heavy traffic (see
+    /// [`record`](Self::record)); never with a fixed limit.
+    pub fn is_timed(&self) -> bool {
+        self.state & TIME_MASK != UNTIMED
+    }
+
+    /// Records the request's outcome, once; later calls do nothing. A
+    /// permit dropped without a record (a cancelled request) gives the
+    /// controller no sample.
+    ///
+    /// A drop ([`Outcome::Dropped`]) is counted for every request. The RTT
+    /// (time since admission) is measured only for timed requests
+    /// ([`is_timed`](Self::is_timed)), which also close the window: under
+    /// heavy traffic the limiter times a random sample of the requests so
+    /// that it does not read the clock twice per request; the window's
+    /// average RTT is then the sample's (an unbiased estimate), its minimum
+    /// the sample's minimum.
+    #[inline]
     pub fn record(&mut self, outcome: Outcome) {
-        if self.recorded {
+        if self.state & RECORDED != 0 {
             return;
         }
-        self.recorded = true;
-        if let Some(adaptive) = &self.shared.adaptive {
-            let now = adaptive.clock.now_nanos();
-            adaptive.record(
-                now,
-                now.saturating_sub(self.start),
-                outcome == Outcome::Dropped,
-                self.in_flight,
-                &self.shared.limit,
-            );
+        self.state |= RECORDED;
+        if self.shared.adaptive.is_some() && (self.is_timed() || outcome == Outcome::Dropped) {
+            self.record_adaptive(outcome);
         }
+    }
+
+    #[inline(never)]
+    fn record_adaptive(&self, outcome: Outcome) {
+        let Some(adaptive) = &self.shared.adaptive else {
+            return;
+        };
+        let dropped = outcome == Outcome::Dropped;
+        if !self.is_timed() {
+            adaptive.record_untimed_drop();
+            return;
+        }
+        let now = adaptive.clock.now_nanos();
+        adaptive.record(
+            now,
+            now.saturating_sub(self.state & TIME_MASK),
+            dropped,
+            &self.shared.limit,
+        );
     }
 }
 
@@ -322,12 +397,32 @@ impl Drop for Permit {
     fn drop(&mut self) {
         self.shared
             .in_flight
-            .fetch_sub(one(self.priority), Ordering::Release);
+            .fetch_sub(one(self.priority()), Ordering::Release);
     }
 }
 
 impl Adaptive {
-    fn record(&self, now: u64, rtt: u64, dropped: bool, in_flight: u32, limit: &AtomicU32) {
+    /// A request was admitted with `in_flight` requests running: its
+    /// admission time if it is timed, else [`UNTIMED`].
+    #[inline]
+    fn admitted(&self, in_flight: u32) -> u64 {
+        let acc = &self.acc;
+        if in_flight > acc.max_in_flight.load(Ordering::Relaxed) {
+            acc.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
+        }
+        if sampling::take(self.sample_every.load(Ordering::Relaxed)) {
+            self.clock.now_nanos().min(UNTIMED - 1)
+        } else {
+            UNTIMED
+        }
+    }
+
+    #[cold]
+    fn record_untimed_drop(&self) {
+        self.acc.count_drops.fetch_add(1 << 32, Ordering::Relaxed);
+    }
+
+    fn record(&self, now: u64, rtt: u64, dropped: bool, limit: &AtomicU32) {
         let acc = &self.acc;
         let before = acc
             .count_drops
@@ -336,12 +431,11 @@ impl Adaptive {
         if rtt < acc.rtt_min.load(Ordering::Relaxed) {
             acc.rtt_min.fetch_min(rtt, Ordering::Relaxed);
         }
-        if in_flight > acc.max_in_flight.load(Ordering::Relaxed) {
-            acc.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
-        }
-        let count = (before as u32).wrapping_add(1);
+        // Each timed request stands for `sample_every` completions.
+        let count = u64::from((before as u32).wrapping_add(1))
+            * u64::from(self.sample_every.load(Ordering::Relaxed));
         let start = acc.start.load(Ordering::Relaxed);
-        if now.saturating_sub(start) >= self.window && count >= self.min_samples {
+        if now.saturating_sub(start) >= self.window && count >= u64::from(self.min_samples) {
             self.close_window(now, limit);
         }
     }
@@ -366,6 +460,11 @@ impl Adaptive {
         if samples == 0 {
             return None;
         }
+        let every = self.sample_every.load(Ordering::Relaxed);
+        self.sample_every.store(
+            sampling::next_every(samples, every, self.min_samples),
+            Ordering::Relaxed,
+        );
         let window = WindowSample {
             now: Duration::from_nanos(now),
             samples,

@@ -12,7 +12,7 @@ use crate::body::LoadShedBody;
 use crate::future::ResponseFuture;
 use crate::layer::LayerConfig;
 use crate::limiter::Limiter;
-use crate::priority::{Priority, RequestRef};
+use crate::priority::Priority;
 use crate::reject::{Rejection, ResponseRejection};
 
 /// The service made by [`ConcurrencyLimitLayer`](crate::ConcurrencyLimitLayer).
@@ -95,24 +95,45 @@ where
         self.inner.poll_ready(cx).map_err(R::error)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let config = &*self.config;
-        if !config.bypass.is_empty() {
-            let path = req.uri().path();
-            if config.bypass.iter().any(|p| p == path) {
-                return ResponseFuture::inner(self.inner.call(req), None);
-            }
+        if !self.config.plain {
+            return self.call_routed(req);
         }
-        let priority = if config.classify {
-            config.classifier.classify(&RequestRef::from(&req))
-        } else {
-            Priority::Default
-        };
+        self.admit(Priority::Default, req)
+    }
+}
+
+impl<S, R> ConcurrencyLimit<S, R> {
+    /// Admits or refuses `req` as `priority`.
+    #[inline]
+    fn admit<ReqBody, ResBody>(
+        &mut self,
+        priority: Priority,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
         match self.limiter.try_acquire(priority) {
             Ok(permit) => ResponseFuture::inner(self.inner.call(req), Some(permit)),
-            Err(overloaded) => {
-                ResponseFuture::rejected(overloaded, config.problems[priority.index()].clone())
-            }
+            Err(overloaded) => ResponseFuture::rejected(overloaded, self.config.problem(priority)),
+        }
+    }
+
+    /// A layer with bypass paths or a classifier: route `req` first (out of
+    /// line, so that the plain path never takes the request's address).
+    #[inline(never)]
+    fn call_routed<ReqBody, ResBody>(
+        &mut self,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        match self.config.route(&req) {
+            Some(priority) => self.admit(priority, req),
+            None => ResponseFuture::inner(self.inner.call(req), None),
         }
     }
 }

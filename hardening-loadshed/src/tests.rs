@@ -356,3 +356,122 @@ fn builder_errors_name_the_field() {
         "bypass_path"
     );
 }
+
+/// A controller that keeps the windows it is fed and never moves.
+#[derive(Debug)]
+struct Recorder(Arc<Mutex<Vec<crate::algorithm::WindowSample>>>);
+
+impl crate::algorithm::LimitAlgorithm for Recorder {
+    fn limit(&self) -> u32 {
+        1000
+    }
+    fn bounds(&self) -> (u32, u32) {
+        (1000, 1000)
+    }
+    fn update(&mut self, window: &crate::algorithm::WindowSample) -> u32 {
+        self.0.lock().unwrap().push(*window);
+        1000
+    }
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+}
+
+#[test]
+fn heavy_traffic_times_a_sample_light_traffic_every_request() {
+    // Own thread: the sampler's state is per thread.
+    std::thread::spawn(|| {
+        let clock = FakeClock::new();
+        let windows = Arc::new(Mutex::new(Vec::new()));
+        let layer = ConcurrencyLimitLayer::builder()
+            .algorithm(Recorder(windows.clone()))
+            .window(Duration::from_millis(100))
+            .min_samples(10)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let limiter = layer.limiter().clone();
+        assert_eq!(limiter.sample_every(), 1);
+        let us = Duration::from_micros;
+        // One request: 2 µs on the fake clock; `drop` answers 503.
+        let request = |drop: bool| {
+            let mut p = limiter.try_acquire(Priority::Default).unwrap();
+            let timed = p.is_timed();
+            clock.advance(us(2));
+            p.record(if drop {
+                crate::Outcome::Dropped
+            } else {
+                crate::Outcome::Success
+            });
+            timed
+        };
+        // A busy window: 10,000 requests, one in 1,000 dropped; every one
+        // is timed, then the request after the window's end closes it.
+        let busy = || {
+            let mut timed = 0;
+            for i in 0..10_000 {
+                timed += u32::from(request(i % 1000 == 999));
+            }
+            clock.advance(Duration::from_millis(100));
+            let before = windows.lock().unwrap().len();
+            let mut closing = 0;
+            while windows.lock().unwrap().len() == before {
+                timed += u32::from(request(false));
+                closing += 1;
+                assert!(closing < 300, "a timed request comes within 2 × every");
+            }
+            timed
+        };
+        assert_eq!(busy(), 10_001);
+        let w = windows.lock().unwrap()[0];
+        assert_eq!((w.samples, w.dropped, w.max_in_flight), (10_001, 10, 1));
+        assert_eq!((w.min_rtt, w.avg_rtt), (us(2), us(2)));
+        // 10,001 requests / 256 wanted: one in 39 from now on.
+        assert_eq!(limiter.sample_every(), 39);
+
+        let timed = busy();
+        let w = windows.lock().unwrap()[1];
+        assert!((200..=320).contains(&timed), "about 10,000 / 39: {timed}");
+        assert_eq!(w.samples, timed, "only timed requests are samples");
+        assert_eq!(w.dropped, 10, "every drop counts, timed or not");
+        assert_eq!((w.min_rtt, w.avg_rtt, w.max_in_flight), (us(2), us(2), 1));
+        assert_eq!(limiter.sample_every(), timed * 39 / 256);
+
+        // Light traffic: 20 requests, of which maybe none timed. The first
+        // timed request after the window's end closes it (each timed
+        // request stands for `every`, so the window counts as ≥ min_samples)
+        // and the period falls back to 1: every request is timed again.
+        for _ in 0..20 {
+            request(false);
+        }
+        clock.advance(Duration::from_millis(100));
+        let mut n = 0;
+        while windows.lock().unwrap().len() == 2 {
+            request(false);
+            n += 1;
+            assert!(n < 300);
+        }
+        assert!(windows.lock().unwrap()[2].samples < 10);
+        assert_eq!(limiter.sample_every(), 1);
+        assert!((0..20).all(|_| request(false)));
+        assert_eq!(limiter.in_flight().total(), 0);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_fixed_limit_times_nothing_and_permits_stay_two_words() {
+    let layer = ConcurrencyLimitLayer::new(4).unwrap();
+    let mut p = layer.limiter().try_acquire(Priority::Sheddable).unwrap();
+    assert!(!p.is_timed());
+    assert_eq!(p.priority(), Priority::Sheddable);
+    p.record(crate::Outcome::Dropped);
+    assert_eq!(layer.limiter().sample_every(), 0);
+    assert_eq!(layer.limiter().in_flight().sheddable, 1);
+    drop(p);
+    assert_eq!(layer.limiter().in_flight().total(), 0);
+    // The response future and body carry an `Option<Permit>`: two words
+    // keep them small enough to move without a `memcpy` call.
+    assert_eq!(std::mem::size_of::<Option<crate::Permit>>(), 16);
+}

@@ -85,17 +85,19 @@ pub const MAX_LIMIT: u32 = 1_000_000;
 pub struct WindowSample {
     /// When the window closed (the limiter's clock).
     pub now: Duration,
-    /// Requests that completed in the window.
+    /// Timed requests that completed in the window: every request under
+    /// light traffic, a random sample of them under heavy traffic (see
+    /// [`Limiter::sample_every`](crate::Limiter::sample_every)).
     pub samples: u32,
-    /// Of those, how many were dropped: errors and overload answers of the
-    /// inner service.
+    /// Requests that completed dropped in the window (errors and overload
+    /// answers of the inner service), every one counted, timed or not.
     pub dropped: u32,
-    /// The smallest RTT in the window.
+    /// The smallest RTT of the window's timed requests.
     pub min_rtt: Duration,
-    /// The mean RTT in the window.
+    /// The mean RTT of the window's timed requests.
     pub avg_rtt: Duration,
-    /// The most requests that were in flight when one of the window's
-    /// requests started.
+    /// The most requests that were in flight when a request was admitted
+    /// during the window.
     pub max_in_flight: u32,
 }
 
