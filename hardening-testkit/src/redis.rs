@@ -100,6 +100,18 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// A free port for a cluster node: Redis listens for the cluster bus on
+/// `port + 10000`, so the port must be at most 55535 and the bus port free
+/// too. Ephemeral ports (32768–60999 on Linux) are often above that.
+pub(crate) fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Writes a self-signed CA (`ca.crt`) and a server certificate for
 /// `127.0.0.1` and `localhost` signed by it (`server.crt`, `server.key`)
 /// into `dir`, with the `openssl` command.

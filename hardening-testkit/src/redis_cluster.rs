@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis::{free_port, unique_prefix, write_test_certificates};
+use crate::redis::{free_cluster_port, free_port, unique_prefix, write_test_certificates};
 
 /// The seed node URLs of the shared cluster of this run
 /// (`REDIS_CLUSTER_URLS`, comma-separated), or `None` (after saying so)
@@ -133,7 +133,7 @@ impl RedisCluster {
             write_test_certificates(&self.dir)?;
         }
         for _ in 0..6 {
-            let port = free_port();
+            let port = free_cluster_port();
             let mut command = Command::new("redis-server");
             if self.tls {
                 let tls_port = free_port();
