@@ -566,11 +566,13 @@ async fn a_slot_migrated_while_deciding_stays_exact() {
     admitted += step(2).await; // the source still holds the key
     assert_eq!(cluster.migrate_keys(slot, &from, &to, 100).unwrap(), 1);
     admitted += step(2).await; // the source answers ASK: the target decides
+    cluster.finish_migration(slot, &to).unwrap();
+    // (only now does the target answer a plain client for the slot; while
+    // importing, it answers MOVED to anyone who did not send ASKING)
     assert_eq!(
         cluster.cli(to.port, &["EXISTS", &key]).as_deref(),
         Some("1")
     );
-    cluster.finish_migration(slot, &to).unwrap();
     admitted += step(6).await; // the old owner answers MOVED
     assert_eq!(admitted, 10, "exactly the quota across the move");
     let stats = store.stats();

@@ -509,7 +509,6 @@ impl Drop for RedisCluster {
 fn cli(port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-t", "2"]) // seconds to wait for a dead node
         .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
