@@ -19,7 +19,11 @@ use proptest::prelude::*;
 use support::decide;
 use support::redis::{connect, keys_under, unique_prefix, url, RedisServer};
 
-const SCRIPT: &str = include_str!("../src/store/redis/gcra.lua");
+/// The script as the store sends it: the shared prelude, then gcra.lua.
+const SCRIPT: &str = concat!(
+    include_str!("../src/store/redis/gcra_prelude.lua"),
+    include_str!("../src/store/redis/gcra.lua")
+);
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap()

@@ -18,28 +18,8 @@
 -- absent or in the past and there is nothing left to give back). The
 -- arithmetic is gcra.lua's (see there).
 
-local tonumber, floor, sub, format, call = tonumber, math.floor, string.sub, string.format, redis.call
-
-local function divmod(x, y)
-  local q = floor(x / y)
-  local r = x - q * y
-  if r < 0 then
-    q = q - 1
-    r = r + y
-  elseif r >= y then
-    q = q + 1
-    r = r - y
-  end
-  return q, r
-end
-
-local now_us
-if ARGV[1] ~= '' then
-  now_us = tonumber(ARGV[1])
-else
-  local t = call('TIME')
-  now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+-- (gcra_prelude.lua, in front of this script, defines the locals, divmod
+-- and now_us.)
 
 local given = 0
 for i = 1, #KEYS do

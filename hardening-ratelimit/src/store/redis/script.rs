@@ -9,12 +9,16 @@ use ::redis::{Cmd, Value};
 use crate::gcra::Gcra;
 use crate::store::{Decision, PolicyCheck, PolicyOutcome, StoreError};
 
-/// The Lua script deciding one request (see `gcra.lua`).
-pub(super) const SCRIPT: &str = include_str!("gcra.lua");
+/// The Lua script deciding one request (`gcra_prelude.lua` + `gcra.lua`).
+pub(super) const SCRIPT: &str = concat!(include_str!("gcra_prelude.lua"), include_str!("gcra.lua"));
 
-/// The Lua script giving a request's cost back (see `gcra_refund.lua`).
+/// The Lua script giving a request's cost back (`gcra_prelude.lua` +
+/// `gcra_refund.lua`).
 #[cfg(feature = "redis-cluster")]
-pub(super) const REFUND_SCRIPT: &str = include_str!("gcra_refund.lua");
+pub(super) const REFUND_SCRIPT: &str = concat!(
+    include_str!("gcra_prelude.lua"),
+    include_str!("gcra_refund.lua")
+);
 
 /// Periods and windows are passed to Lua as doubles and come back as 64-bit
 /// integers; clamping them here keeps absurd quotas (centuries) in range.
