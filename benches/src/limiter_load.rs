@@ -335,6 +335,15 @@ fn hammer(
     }
 }
 
+/// p50, p99 and p99.9 of sorted latency samples (`LoadReport::latency_ns`).
+fn latency_percentiles(sorted: &[u64]) -> [u64; 3] {
+    [
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.99),
+        percentile(sorted, 0.999),
+    ]
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -504,11 +513,7 @@ pub fn run(
             admitted,
             rejected,
             elapsed,
-            latency_ns: [
-                percentile(&samples, 0.5),
-                percentile(&samples, 0.99),
-                percentile(&samples, 0.999),
-            ],
+            latency_ns: latency_percentiles(&samples),
             tracked,
             bytes_per_key: grown.saturating_sub(sample_bytes) as f64 / tracked.max(1) as f64,
         });

@@ -100,6 +100,20 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// What a harness that could not start does: outside CI the test is
+/// skipped (`None`, after saying so); in CI, where the servers are
+/// installed, it fails.
+pub(crate) fn started_or_skip<T>(test: &str, what: &str, started: std::io::Result<T>) -> Option<T> {
+    match started {
+        Ok(harness) => Some(harness),
+        Err(err) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED {test}: cannot {what} ({err})");
+            None
+        }
+        Err(err) => panic!("{test}: cannot {what} in CI: {err}"),
+    }
+}
+
 /// A free port for a cluster node: Redis listens for the cluster bus on
 /// `port + 10000`, so the port must be at most 55535 and the bus port free
 /// too. Ephemeral ports (32768–60999 on Linux) are often above that.
@@ -232,14 +246,8 @@ impl RedisServer {
             child: None,
             tls,
         };
-        match server.spawn() {
-            Ok(()) => Some(server),
-            Err(err) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED {test}: cannot run redis-server ({err})");
-                None
-            }
-            Err(err) => panic!("{test}: cannot run redis-server in CI: {err}"),
-        }
+        let started = server.spawn().map(|()| server);
+        started_or_skip(test, "run redis-server", started)
     }
 
     /// `redis://127.0.0.1:PORT/`.

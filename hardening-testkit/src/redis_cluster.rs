@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis::{free_cluster_port, free_port, unique_prefix, write_test_certificates};
+use crate::redis::{
+    free_cluster_port, free_port, started_or_skip, unique_prefix, write_test_certificates,
+};
 
 /// The seed node URLs of the shared cluster of this run
 /// (`REDIS_CLUSTER_URLS`, comma-separated), or `None` (after saying so)
@@ -117,14 +119,8 @@ impl RedisCluster {
             tls_ports: Vec::new(),
             tls,
         };
-        match cluster.spawn() {
-            Ok(()) => Some(cluster),
-            Err(err) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED {test}: cannot start a Redis Cluster ({err})");
-                None
-            }
-            Err(err) => panic!("{test}: cannot start a Redis Cluster in CI: {err}"),
-        }
+        let started = cluster.spawn().map(|()| cluster);
+        started_or_skip(test, "start a Redis Cluster", started)
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {

@@ -10,7 +10,7 @@ use hardening_core::clock::{Clock, CoarseMonotonicClock};
 use hardening_ratelimit::store::{FailurePolicy, MaybeReady, PolicyCheck, RateLimitStore};
 use hardening_ratelimit::{Key, Policy, RedisStore};
 
-use super::{ip, percentile, timer_overhead, LoadReport, Progress, RedisTarget, Target};
+use super::{ip, latency_percentiles, timer_overhead, LoadReport, Progress, RedisTarget, Target};
 
 /// Decisions in flight per thread.
 pub(super) const IN_FLIGHT_PER_THREAD: usize = 16;
@@ -126,11 +126,7 @@ pub(super) fn run(
         admitted,
         rejected,
         elapsed,
-        latency_ns: [
-            percentile(&samples, 0.5),
-            percentile(&samples, 0.99),
-            percentile(&samples, 0.999),
-        ],
+        latency_ns: latency_percentiles(&samples),
         // the state lives in Redis, not in this process
         tracked: 0,
         bytes_per_key: 0.0,
