@@ -22,7 +22,6 @@
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
-use std::fmt::{self, Write as _};
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
@@ -33,6 +32,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hardening_core::{ConnectionScheme, Scheme};
 use hardening_headers::csp_report::CspReportLayer;
 use hardening_headers::SecureCookiesLayer;
+use hardening_testkit::FieldsOnly;
 use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
@@ -41,44 +41,6 @@ use tower::{Layer, Service};
 const REPORT: &str = r#"{"csp-report":{"document-uri":"https://example.com/account/settings?session=abc123&tab=2","referrer":"https://example.com/","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"default-src 'none'; script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-AAAAAAAAAAAAAAAAAAAAAAAA'; report-uri /csp-reports","disposition":"enforce","blocked-uri":"https://evil.example/x.js?k=1","line-number":12,"column-number":5,"source-file":"https://example.com/account/settings?session=abc123","status-code":200,"script-sample":""}}"#;
 
 const REPORTING_API: &str = r#"[{"age":0,"body":{"blockedURL":"inline","columnNumber":5,"disposition":"enforce","documentURL":"https://example.com/account/settings?session=abc123&tab=2","effectiveDirective":"script-src-elem","lineNumber":12,"originalPolicy":"default-src 'none'; script-src 'strict-dynamic' https: 'unsafe-inline' 'nonce-AAAAAAAAAAAAAAAAAAAAAAAA'; report-to csp","referrer":"https://example.com/","sample":"","sourceFile":"https://example.com/account/settings?session=abc123","statusCode":200},"type":"csp-violation","url":"https://example.com/account/settings?session=abc123&tab=2","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"}]"#;
-
-/// A subscriber that takes every event and formats each of its fields into
-/// nothing: the work an event costs its emitter (the values' `Display`,
-/// here the scrubbing), without any subscriber's own formatting.
-struct FieldsOnly;
-
-struct Discard(usize);
-
-impl fmt::Write for Discard {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0 += s.len();
-        Ok(())
-    }
-}
-
-impl tracing::field::Visit for Discard {
-    fn record_debug(&mut self, _field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        let _ = write!(self, "{value:?}");
-    }
-}
-
-impl tracing::Subscriber for FieldsOnly {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut out = Discard(0);
-        event.record(&mut out);
-        black_box(out.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
@@ -223,7 +185,7 @@ fn bench_reports(c: &mut Criterion) {
             },
         );
     });
-    tracing::subscriber::with_default(FieldsOnly, || {
+    tracing::subscriber::with_default(FieldsOnly::default(), || {
         tracing::callsite::rebuild_interest_cache();
         layer_bench(
             &mut group,

@@ -7,14 +7,13 @@
 
 use std::alloc::System;
 use std::convert::Infallible;
-use std::fmt::{self, Write as _};
 use std::future::{ready, Future, Ready};
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use hardening_headers::csp_report::CspReportLayer;
+use hardening_testkit::FieldsOnly;
 use http::header::CONTENT_TYPE;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -25,46 +24,6 @@ use tower::{Layer, Service};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const N: usize = 1_000;
-
-/// Bytes of field values formatted, and events seen.
-static FORMATTED: AtomicUsize = AtomicUsize::new(0);
-static EVENTS: AtomicUsize = AtomicUsize::new(0);
-
-struct FieldsOnly;
-
-struct Discard(usize);
-
-impl fmt::Write for Discard {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0 += s.len();
-        Ok(())
-    }
-}
-
-impl tracing::field::Visit for Discard {
-    fn record_debug(&mut self, _field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        let _ = write!(self, "{value:?}");
-    }
-}
-
-impl tracing::Subscriber for FieldsOnly {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut out = Discard(0);
-        event.record(&mut out);
-        FORMATTED.fetch_add(out.0, Ordering::Relaxed);
-        EVENTS.fetch_add(1, Ordering::Relaxed);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 #[derive(Clone)]
 struct Empty;
@@ -100,14 +59,15 @@ fn a_report_uri_report_is_parsed_scrubbed_and_logged_without_allocating() {
         })
         .collect();
     let mut statuses = Vec::with_capacity(N);
-    tracing::subscriber::with_default(FieldsOnly, || {
+    let fields = FieldsOnly::default();
+    tracing::subscriber::with_default(fields.clone(), || {
         tracing::callsite::rebuild_interest_cache();
         let mut requests = requests.into_iter();
         // the first event registers its callsite (allocating once)
         let mut cx = Context::from_waker(Waker::noop());
         let warm_up = pin!(svc.call(requests.next().unwrap())).poll(&mut cx);
         assert!(matches!(warm_up, Poll::Ready(Ok(_))));
-        EVENTS.store(0, Ordering::Relaxed);
+        fields.reset();
         let region = Region::new(GLOBAL);
         for req in requests {
             let mut cx = Context::from_waker(Waker::noop());
@@ -124,9 +84,6 @@ fn a_report_uri_report_is_parsed_scrubbed_and_logged_without_allocating() {
         );
     });
     assert!(statuses.iter().all(|s| *s == StatusCode::NO_CONTENT));
-    assert_eq!(EVENTS.load(Ordering::Relaxed), N);
-    assert!(
-        FORMATTED.load(Ordering::Relaxed) > N * 60,
-        "every field was formatted"
-    );
+    assert_eq!(fields.events(), N);
+    assert!(fields.formatted() > N * 60, "every field was formatted");
 }
