@@ -728,55 +728,8 @@ async fn the_attempt_header_is_off_by_default_and_counts_when_on() {
     assert_eq!(numbers, ["1", "2", "3"]);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn each_retry_emits_a_tracing_event() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::INFO)
-        .with_target(true)
-        .without_time()
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests of this binary run in parallel without a subscriber; if one
-    // of them registered the retry event's callsite while this subscriber was
-    // being installed, its cached interest can miss this subscriber. Rebuild
-    // the cache now that this subscriber is live.
-    tracing::callsite::rebuild_interest_cache();
-
-    let upstream = Upstream::new([Step::Status(503), Step::Fail(io_error("reset"))]);
-    let layer = builder().build().unwrap();
-    run(&layer, &upstream, get()).await.unwrap();
-
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = logs.lines().collect();
-    assert_eq!(lines.len(), 2, "{logs}");
-    for line in &lines {
-        assert!(line.contains("hardening_circuit"), "{line}");
-        assert!(line.contains("retrying request"), "{line}");
-    }
-    assert!(lines[0].contains("attempt=2"), "{}", lines[0]);
-    assert!(lines[0].contains("delay_ms=50"), "{}", lines[0]);
-    assert!(lines[0].contains("reason=status 503"), "{}", lines[0]);
-    assert!(lines[1].contains("attempt=3"), "{}", lines[1]);
-    assert!(lines[1].contains("delay_ms=100"), "{}", lines[1]);
-    assert!(lines[1].contains("reason=error: reset"), "{}", lines[1]);
-}
+// Each retry's tracing event is checked in `tests/tracing_events.rs`, a
+// binary of its own (see there why).
 
 // ---- readiness ---------------------------------------------------------------
 
