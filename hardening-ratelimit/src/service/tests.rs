@@ -1,11 +1,11 @@
-//! Tests of the tower wiring: every behaviour through `oneshot`.
+//! Tests of the tower wiring: every behaviour through `oneshot`. The tracing
+//! events are checked in `tests/tracing_events.rs`, a binary of its own.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +16,7 @@ use tower::{service_fn, Layer, ServiceExt};
 
 use crate::store::{Decision, MaybeReady, PolicyCheck, RateLimitStore, StoreError};
 use crate::{
-    AuthenticatedUser, ClientIp, Global, InMemoryStore, Key, KeyLogging, MissingKey, Policy, Quota,
+    AuthenticatedUser, ClientIp, Global, InMemoryStore, Key, MissingKey, Policy, Quota,
     RateLimitLayer, UserOrIp,
 };
 
@@ -448,63 +448,6 @@ async fn clones_share_one_limiter() {
     assert_eq!(layer.store().tracked_keys(), 1);
 }
 
-/// Captures formatted tracing output.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs_of(logging: KeyLogging) -> String {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let svc = RateLimitLayer::builder()
-        .policy(Policy::new("logged", Quota::per_minute(nz(1))))
-        .log_keys(logging)
-        .clock(FakeClock::new())
-        .build()
-        .unwrap()
-        .layer(ok_service());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        // Rebuild the callsite interest cache with this subscriber live, so a
-        // callsite registered concurrently by a parallel test cannot miss it.
-        tracing::callsite::rebuild_interest_cache();
-        rt.block_on(async {
-            send(&svc, get("/", "203.0.113.77:1")).await;
-            send(&svc, get("/", "203.0.113.77:1")).await;
-        })
-    });
-    let out = capture.0.lock().unwrap().clone();
-    String::from_utf8(out).unwrap()
-}
-
-#[test]
-fn rejections_are_logged_without_full_keys() {
-    let logs = logs_of(KeyLogging::default());
-    assert_eq!(logs.matches("request rate limited").count(), 1, "{logs}");
-    assert!(logs.contains("hardening_ratelimit"), "{logs}");
-    assert!(logs.contains("policy=\"logged\""), "{logs}");
-    assert!(logs.contains("203.0.113.0/24"), "{logs}");
-    assert!(!logs.contains("203.0.113.77"), "{logs}");
-    assert!(logs_of(KeyLogging::Full).contains("ip:203.0.113.77"));
-    assert!(!logs_of(KeyLogging::Omitted).contains("203.0.113"));
-}
-
 /// A store that answers asynchronously (like a networked one), or fails.
 struct SlowStore {
     inner: InMemoryStore,
@@ -644,138 +587,4 @@ async fn a_flood_under_one_policy_never_changes_another() {
     let calm_clock = FakeClock::new();
     let calm = build(&calm_clock).layer(ok_service());
     assert_eq!(llm_run(&calm, &calm_clock).await, flooded_llm);
-}
-
-/// Runs `f` on a current-thread runtime with a capturing subscriber and
-/// returns what was logged.
-fn capture_logs<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F) -> String {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        tracing::callsite::rebuild_interest_cache();
-        rt.block_on(f())
-    });
-    let out = capture.0.lock().unwrap().clone();
-    String::from_utf8(out).unwrap()
-}
-
-/// Issue 11, item 12: a server that records no peer address is reported
-/// at the first request and then at most once a minute of the layer's
-/// clock; the requests keep the `MissingKey` rule (one shared bucket).
-#[test]
-fn missing_peer_addresses_warn_once_a_minute() {
-    let clock = FakeClock::new();
-    let svc = RateLimitLayer::builder()
-        .policy(Policy::new("nopeer", Quota::per_minute(nz(2))))
-        .policy(
-            Policy::new("hdr", Quota::per_minute(nz(100)))
-                .path_prefix("/h")
-                .key(crate::Header::named("x-api-key").unwrap()),
-        )
-        .clock(clock.clone())
-        .build()
-        .unwrap()
-        .layer(ok_service());
-    let mut statuses = Vec::new();
-    let logs = capture_logs(|| async {
-        for _ in 0..3 {
-            statuses.push(send(&svc, req(Method::GET, "/", None)).await.status());
-        }
-        clock.advance(Duration::from_secs(59));
-        send(&svc, req(Method::GET, "/", None)).await;
-        assert_eq!(
-            send(&svc, get("/", "192.0.2.1:1")).await.status(),
-            StatusCode::OK,
-            "requests with a peer are unaffected"
-        );
-        clock.advance(Duration::from_secs(1));
-        send(&svc, req(Method::GET, "/", None)).await;
-    });
-    assert_eq!(
-        statuses,
-        [
-            StatusCode::OK,
-            StatusCode::OK,
-            StatusCode::TOO_MANY_REQUESTS
-        ],
-        "every client shares the unknown bucket, as before"
-    );
-    let warnings = logs.matches("request without a peer address").count();
-    assert_eq!(warnings, 2, "first request, then 60 s later: {logs}");
-    assert!(logs.contains("WARN"), "{logs}");
-    assert!(
-        logs.contains("MissingPeer::Reject"),
-        "names the fix: {logs}"
-    );
-
-    // An extractor that does not read the peer never warns about it.
-    let clock = FakeClock::new();
-    let hdr_only = RateLimitLayer::builder()
-        .policy(
-            Policy::new("hdr-only", Quota::per_minute(nz(100)))
-                .key(crate::Header::named("x-api-key").unwrap()),
-        )
-        .clock(clock)
-        .build()
-        .unwrap()
-        .layer(ok_service());
-    let logs = capture_logs(|| async {
-        send(&hdr_only, req(Method::GET, "/", None)).await;
-    });
-    assert!(!logs.contains("peer address"), "{logs}");
-}
-
-/// `MissingPeer::Reject` turns the misconfiguration into a `500` with a
-/// problem body (the inner service is not called) and an `error` log;
-/// `UserOrIp` falling back to the peer is covered, a request with a peer
-/// is not affected.
-#[test]
-fn missing_peer_addresses_can_be_rejected() {
-    let called = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let inner = {
-        let called = called.clone();
-        service_fn(move |_req: Request<Body>| {
-            called.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")))) }
-        })
-    };
-    let svc = RateLimitLayer::builder()
-        .policy(Policy::new("strict-peer", Quota::per_minute(nz(100))))
-        .key(UserOrIp::new(crate::PeerIp::new()))
-        .on_missing_peer(crate::MissingPeer::Reject)
-        .clock(FakeClock::new())
-        .build()
-        .unwrap()
-        .layer(inner);
-    let mut body = String::new();
-    let logs = capture_logs(|| async {
-        let res = send(&svc, req(Method::GET, "/", None)).await;
-        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            header(&res, "content-type"),
-            Some("application/problem+json")
-        );
-        body = body_string(res).await;
-        assert_eq!(
-            send(&svc, get("/", "192.0.2.1:1")).await.status(),
-            StatusCode::OK
-        );
-        // an authenticated user needs no peer address
-        let mut r = req(Method::GET, "/", None);
-        r.extensions_mut().insert(AuthenticatedUser::new("carol"));
-        assert_eq!(send(&svc, r).await.status(), StatusCode::OK);
-    });
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(json["status"], 500);
-    assert_eq!(called.load(std::sync::atomic::Ordering::Relaxed), 2);
-    assert!(logs.contains("ERROR"), "{logs}");
-    assert!(logs.contains("rejected with 500"), "{logs}");
 }
