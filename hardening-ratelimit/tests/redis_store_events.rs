@@ -15,12 +15,12 @@
 mod support;
 
 use std::num::NonZeroU32;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hardening_core::FakeClock;
 use hardening_ratelimit::store::{FailurePolicy, PolicyCheck, RedisStore};
 use hardening_ratelimit::{Key, Policy, Quota};
+use hardening_testkit::LogBuffer;
 use support::decide;
 use support::redis::{connect, keys_under, RedisServer};
 
@@ -28,35 +28,16 @@ fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap()
 }
 
-/// Counts `WARN` events of target `hardening_ratelimit` (a minimal
-/// subscriber, installed for the current thread).
-mod warnings {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Level, Metadata, Subscriber};
-
-    #[derive(Clone, Default)]
-    pub(crate) struct WarnCounter(pub(crate) Arc<AtomicUsize>);
-
-    impl Subscriber for WarnCounter {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let m = event.metadata();
-            if *m.level() == Level::WARN && m.target() == "hardening_ratelimit" {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
+/// `WARN` lines of target `hardening_ratelimit` in `logs` (written by
+/// tracing-subscriber's default `fmt` format).
+fn warnings(logs: &LogBuffer) -> usize {
+    logs.contents()
+        .lines()
+        .filter(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            words.next() == Some("WARN") && words.next() == Some("hardening_ratelimit:")
+        })
+        .count()
 }
 
 /// Redis killed mid-test: each failure policy does what it says, warns once
@@ -67,8 +48,12 @@ async fn failure_policies_when_redis_dies_and_returns() {
     else {
         return;
     };
-    let warns = warnings::WarnCounter::default();
-    let _guard = tracing::subscriber::set_default(warns.clone());
+    let logs = LogBuffer::new();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     // Rebuild the callsite interest cache with this subscriber live, so a
     // callsite registered concurrently by a parallel test cannot miss it.
     tracing::callsite::rebuild_interest_cache();
@@ -102,7 +87,7 @@ async fn failure_policies_when_redis_dies_and_returns() {
         assert!(!d.is_allowed());
         assert!(store.is_redis_up());
     }
-    let before = warns.0.load(Ordering::Relaxed);
+    let before = warnings(&logs);
     server.kill();
     let now = now + Duration::from_secs(7200); // past every short-circuit
 
@@ -138,7 +123,7 @@ async fn failure_policies_when_redis_dies_and_returns() {
     assert_eq!(local.local_store().unwrap().tracked_keys(), 1);
 
     // One warning per store, not one per failure or per request.
-    assert_eq!(warns.0.load(Ordering::Relaxed) - before, 3);
+    assert_eq!(warnings(&logs) - before, 3);
 
     // A probe per retry interval while Redis stays down.
     clock.advance(Duration::from_millis(100));
@@ -146,7 +131,7 @@ async fn failure_policies_when_redis_dies_and_returns() {
     assert!(decide(&closed, &c, now).await.is_err());
     assert_eq!(closed.stats().failures, 2, "one probe, one failure");
     assert_eq!(
-        warns.0.load(Ordering::Relaxed) - before,
+        warnings(&logs) - before,
         3,
         "still within the warn interval"
     );
@@ -194,7 +179,7 @@ async fn an_allkeys_eviction_policy_is_warned_about() {
     let Some(server) = RedisServer::start("an_allkeys_eviction_policy_is_warned_about") else {
         return;
     };
-    let logs = hardening_testkit::LogBuffer::new();
+    let logs = LogBuffer::new();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
         .with_ansi(false)
